@@ -1,0 +1,129 @@
+"""Speed of the Gamma-ratio gate model against plain LSTM loops (B=32, T=100, input 88, H=128).
+
+Lines printed (A / B):
+
+* ``bbeta5_svi_step_vs_loop_step``: one SVI update (``Trainer`` step: guide + model + analytic
+  Gamma KL + Adam) of a one-layer bbeta5 model with a Gamma(0.5, 1) prior, against one training
+  update of a plain PyTorch Python-loop sigmoid LSTM of the same sizes (input projection hoisted,
+  ``addmm`` per step, Adam). Target of the design: <= 1.5.
+* ``bbeta5_svi_step_vs_nn_lstm_step``: the same SVI update against ``torch.nn.LSTM`` (fused kernel).
+* ``bbeta5_torch_step_vs_loop_step``: the bbeta5 recurrence and its analytic KL written as one
+  plain PyTorch pass (no Pyro), against the plain loop: what the gates themselves cost.
+* ``gamma_rsample_vs_loop_step``: only the 100 ``Gamma.rsample`` calls and their backward,
+  against the plain loop: the part no model design can avoid.
+* ``bbeta5_mean_eval_vs_loop_eval``: evaluation under the mean rule (no grad) against the plain
+  loop's forward (no grad). Target: <= 1.3.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from benchmarks.harness import compare
+from probgates.data.batching import DatasetSplits, SequenceDataset
+from probgates.infer import TrainConfig, Trainer
+from probgates.tasks import SequenceModel
+
+BATCH, STEPS, INPUT, HIDDEN = 32, 100, 88, 128
+
+
+def _frames_data() -> DatasetSplits:
+    g = torch.Generator().manual_seed(0)
+    rolls = [(torch.rand(STEPS + 1, INPUT, generator=g) < 0.05).float() for _ in range(BATCH)]
+    train = SequenceDataset([r[:-1] for r in rolls], [r[1:] for r in rolls], name="bench")
+    return DatasetSplits(train, None, None, {"likelihood": "bernoulli", "input_dim": INPUT})
+
+
+class LoopLSTM(nn.Module):
+    """The reference: a sigmoid LSTM as a plain Python loop, input projection hoisted."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight_ih = nn.Parameter(torch.randn(4 * HIDDEN, INPUT) * 0.05)
+        self.weight_hh = nn.Parameter(torch.randn(4 * HIDDEN, HIDDEN) * 0.05)
+        self.bias = nn.Parameter(torch.zeros(4 * HIDDEN))
+        self.head = nn.Linear(HIDDEN, INPUT)
+
+    def forward(self, x):
+        x_proj = F.linear(x, self.weight_ih, self.bias)
+        weight_hh_t = self.weight_hh.t()
+        h = c = x.new_zeros(x.shape[0], HIDDEN)
+        states = []
+        for t in range(x.shape[1]):
+            i, f, g, o = torch.addmm(x_proj[:, t], h, weight_hh_t).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            states.append(h)
+        return self.head(torch.stack(states, 1))
+
+
+def run(repeats: int = 15, threads: int = 1):
+    torch.manual_seed(0)
+    data = _frames_data()
+    batch = data.train.batch(range(BATCH)).to(torch.float32)
+
+    model = SequenceModel.for_data(data, hidden_size=HIDDEN, family="bbeta5")
+    trainer = Trainer(model, data, TrainConfig(batch_size=BATCH, progress=False))
+
+    def svi_step():
+        trainer._step(batch, 1.0)
+
+    loop = LoopLSTM()
+    loop_optim = torch.optim.Adam(loop.parameters(), lr=1e-3)
+
+    def loop_step():
+        loss = F.binary_cross_entropy_with_logits(loop(batch.inputs), batch.targets, reduction="sum")
+        loop_optim.zero_grad()
+        loss.backward()
+        loop_optim.step()
+
+    fused, fused_head = nn.LSTM(INPUT, HIDDEN, batch_first=True), nn.Linear(HIDDEN, INPUT)
+    fused_optim = torch.optim.Adam([*fused.parameters(), *fused_head.parameters()], lr=1e-3)
+
+    def fused_step():
+        logits = fused_head(fused(batch.inputs)[0])
+        loss = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="sum")
+        fused_optim.zero_grad()
+        loss.backward()
+        fused_optim.step()
+
+    plain = SequenceModel.for_data(data, hidden_size=HIDDEN, family="bbeta5").train()
+    plain_optim = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    prior = torch.distributions.Gamma(torch.tensor(0.5), torch.tensor(1.0))
+
+    def plain_bbeta5_step():
+        states, outputs = plain.run_layers(batch)
+        alpha = outputs[0].concentration
+        kl = torch.distributions.kl_divergence(torch.distributions.Gamma(alpha, torch.ones(())), prior).sum()
+        logits = plain.head.linear(states)
+        loss = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="sum") + kl
+        plain_optim.zero_grad()
+        loss.backward()
+        plain_optim.step()
+
+    alpha = torch.rand(BATCH, HIDDEN * 5, requires_grad=True)
+
+    def gamma_only():
+        total = sum(torch.distributions.Gamma(alpha, 1.0).rsample().sum() for _ in range(STEPS))
+        total.backward()
+
+    def mean_eval():
+        with torch.no_grad():
+            model.eval()
+            model.head.linear(model.states(batch))
+
+    def loop_eval():
+        with torch.no_grad():
+            loop(batch.inputs)
+
+    shape = f"B={BATCH} T={STEPS} in={INPUT} H={HIDDEN}"
+    options = dict(repeats=repeats, threads=threads)
+    return [
+        compare(f"bbeta5_svi_step_vs_loop_step ({shape})", svi_step, loop_step, **options),
+        compare(f"bbeta5_svi_step_vs_nn_lstm_step ({shape})", svi_step, fused_step, **options),
+        compare(f"bbeta5_torch_step_vs_loop_step ({shape})", plain_bbeta5_step, loop_step, **options),
+        compare(f"gamma_rsample_vs_loop_step ({shape})", gamma_only, loop_step, **options),
+        compare(f"bbeta5_mean_eval_vs_loop_eval ({shape})", mean_eval, loop_eval, **options),
+    ]

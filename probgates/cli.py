@@ -1,0 +1,176 @@
+"""The ``probgates`` command: train, evaluate, demo.
+
+Bad input (a spec, an override, a data file) ends with one line on stderr naming the file or
+key and exit status 2 (set ``PROBGATES_DEBUG=1`` for the traceback); a training failure
+(non-finite loss) with exit status 1; Ctrl-C during training writes a checkpoint and exits with
+status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from probgates.data import DataError
+from probgates.infer import NonFiniteLossError, RunDirectory, TrainingInterrupted
+from probgates.spec import SpecError, load_spec
+
+
+def _format_metrics(metrics: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+def _print_results(results: dict, run_dir: Path) -> None:
+    print(f"weights evaluated: {results['weights']} (monitor: {results['monitor']})")
+    for split in ("train", "valid", "test"):
+        if split in results:
+            print(f"  {split:5s}  {_format_metrics(results[split])}")
+    print(f"training time: {results['train_time_s']:.1f} s for {results['epochs_trained']} epochs")
+    print(f"run directory: {run_dir}  (results.json, metrics.jsonl, best.pt, checkpoint.pt)")
+
+
+def _print_epoch(record: dict) -> None:
+    valid = {k[6:]: v for k, v in record.items() if k.startswith("valid_")}
+    print(
+        f"epoch {record['epoch']:3d}  loss {record['train_loss']:.4g} (nll {record['train_nll']:.4g}, "
+        f"kl {record['train_kl']:.4g})  valid {_format_metrics(valid)}  lr {record['lr']:.3g}",
+        flush=True,
+    )
+
+
+def _default_out(name: str) -> Path:
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def cmd_train(args) -> int:
+    from probgates import runner
+
+    if args.resume:
+        if args.out is None:
+            raise SpecError("--resume needs --out RUN_DIR (the run to continue)")
+        run = RunDirectory(args.out)
+        if not run.checkpoint.exists():
+            raise SpecError(f"{run.checkpoint}: nothing to resume (no checkpoint in {run.path})")
+        # The run's resolved spec is authoritative; overrides may extend it (e.g. train.epochs).
+        spec = load_spec(run.spec, args.set)
+        out = run.path
+        if args.set:
+            from probgates.infer.run_dir import atomic_write_text
+
+            atomic_write_text(run.spec, spec.to_toml())
+    else:
+        spec = load_spec(args.spec, args.set)
+        out = Path(args.out) if args.out else _default_out(spec.name)
+    if args.no_progress:
+        from dataclasses import replace
+
+        spec = replace(spec, train=replace(spec.train, progress=False))
+    print(f"training {spec.name!r} into {out}", flush=True)
+    results = runner.train(spec, out, resume=args.resume, on_epoch_end=_print_epoch)
+    _print_results(results, out)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from probgates import runner
+
+    spec, data, trainer = runner.load_run(args.run_dir, weights=args.weights)
+    metrics = trainer.evaluate(args.split)
+    print(json.dumps({"run": str(args.run_dir), "split": args.split, "weights": args.weights, **metrics}))
+    return 0
+
+
+DEMO_SPECS = ("demo_lstm", "demo_bbeta5")
+
+
+def cmd_demo(args) -> int:
+    from probgates import runner
+
+    out = Path(args.out) if args.out else _default_out("demo")
+    rows = []
+    for name in DEMO_SPECS:
+        spec = load_spec(runner.embedded_spec_path(name), args.set)
+        if args.no_progress:
+            from dataclasses import replace
+
+            spec = replace(spec, train=replace(spec.train, progress=False))
+        run_dir = out / spec.name
+        print(f"\n== {spec.name}: {spec.description}\n   training into {run_dir}", flush=True)
+        results = runner.train(spec, run_dir, on_epoch_end=_print_epoch)
+        _print_results(results, run_dir)
+        rows.append((spec.name, results))
+    print("\n== demo results (test split, best-validation weights)")
+    print(f"{'model':14s} {'accuracy':>9s} {'nll':>8s} {'train time':>11s}")
+    for name, results in rows:
+        test = results["test"]
+        print(f"{name:14s} {test['accuracy']:9.3f} {test['nll']:8.4f} {results['train_time_s']:10.1f}s")
+    print(f"\nrun directories: {out}/<model>;  next: probgates evaluate {out}/{rows[-1][0]} --split test")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="probgates", description="Probabilistic gates for recurrent networks."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model spec (TOML) into a run directory")
+    p.add_argument("spec", nargs="?", help="the spec file (not needed with --resume)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value, e.g. --set train.lr=0.01 (repeatable)",
+    )
+    p.add_argument("--out", help="run directory (default: runs/NAME-TIMESTAMP)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a run's weights on a split")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--weights", default="best", choices=["best", "checkpoint"])
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="train a standard LSTM and a bivariate-Beta LSTM on an embedded task")
+    p.add_argument("--out", help="folder for the two run directories (default: runs/demo-TIMESTAMP)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of both demo specs, e.g. --set train.epochs=3",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train" and not args.resume and not args.spec:
+        print("probgates train: error: give a SPEC file (or --resume --out RUN_DIR)", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (SpecError, DataError, FileNotFoundError, ValueError) as e:
+        if os.environ.get("PROBGATES_DEBUG"):
+            raise
+        print(f"probgates {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as e:
+        print(f"probgates {args.command}: training stopped: {e}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as e:
+        print(f"probgates {args.command}: {e}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Probability distributions for probabilistic LSTM gates and sparse variational dropout.
+
+* :class:`BivariateBeta`: Olkin-Liu 3-Gamma bivariate Beta (positively correlated gate pair), with
+  :func:`olkin_liu_gates` mapping three Gamma draws to the two gates.
+* :class:`FlexibleBivariateBeta`: 5-Gamma bivariate Beta whose correlation can take either sign, with
+  :func:`flexible_gates` mapping five Gamma draws to the gates ``(i, f)``.
+* :class:`LogUniform`: the improper log-uniform prior of sparse variational dropout, with
+  :func:`sparse_vd_kl`, the Molchanov et al. (2017) KL approximation, registered for
+  ``kl_divergence(Normal, LogUniform)``.
+"""
+
+from .bivariate_beta import BivariateBeta, olkin_liu_gates
+from .flexible_bivariate_beta import FlexibleBivariateBeta, flexible_gates
+from .log_uniform import SPARSE_VD_KL_CONSTANTS, LogUniform, sparse_vd_kl
+
+__all__ = [
+    "SPARSE_VD_KL_CONSTANTS",
+    "BivariateBeta",
+    "FlexibleBivariateBeta",
+    "LogUniform",
+    "flexible_gates",
+    "olkin_liu_gates",
+    "sparse_vd_kl",
+]

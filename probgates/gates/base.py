@@ -1,0 +1,74 @@
+"""The interface of a gate family: how one LSTM step turns preactivations into (i, f).
+
+Every family reads the same single affine map of the LSTM step (Song et al. 2020, Sec. 3)::
+
+    z_t = W x_t + U h_{t-1} + b,  split as [ z^gate (C*H) | z^o (H) | z^g (H) ]
+
+and replaces only the input gate i_t and the forget gate f_t; the output gate stays
+sigmoid(z^o) and the candidate tanh(z^g). Deterministic families compute (i, f) from z^gate
+directly. Gamma-ratio families read K Gamma shapes per unit, alpha = softplus(z^gate) + 1e-3,
+and form (i, f) as ratios of sums of Gammas G_k ~ Gamma(alpha_k, 1); the Gammas are the latent
+Pyro sites. The gate columns are unit-major: component k of unit j is column ``j * C + k``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+#: The offset added to the Gamma shapes (and to training samples) in the BetaLSTM code.
+GAMMA_EPS = 1e-3
+
+
+class GateFamily:
+    """Base class of the deterministic gate families.
+
+    Attributes:
+        name: the family's name in specs.
+        num_gate_inputs: C, how many preactivations per unit feed (i, f).
+        num_gammas: K, latent Gammas per unit (0 for deterministic families).
+    """
+
+    name = ""
+    num_gate_inputs = 2
+    num_gammas = 0
+
+    @property
+    def stochastic(self) -> bool:
+        return self.num_gammas > 0
+
+    def gates(self, z: Tensor, training: bool) -> tuple[Tensor, Tensor]:
+        """``(i, f)``, each ``[B, H]``, from gate preactivations ``z`` of shape ``[B, H, C]``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class GammaRatioFamily(GateFamily):
+    """Base class of the families whose gates are ratios of latent Gammas."""
+
+    def __init__(self):
+        self.num_gate_inputs = self.num_gammas
+
+    @staticmethod
+    def concentration(z: Tensor) -> Tensor:
+        """The Gamma shapes ``softplus(z) + 1e-3`` (the amortized guide's parameters)."""
+        return F.softplus(z) + GAMMA_EPS
+
+    def gates_from_gammas(self, g: Tensor) -> tuple[Tensor, Tensor]:
+        """``(i, f)`` from Gamma values ``g`` of shape ``[B, H, K]``."""
+        raise NotImplementedError
+
+    def marginal_concentrations(self, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(a_i, b_i, a_f, b_f)``: i ~ Beta(a_i, b_i) and f ~ Beta(a_f, b_f) given shapes ``alpha``."""
+        raise NotImplementedError
+
+    def mean_gates(self, alpha: Tensor) -> tuple[Tensor, Tensor]:
+        """The paper's evaluation rule: G := alpha, which gives each gate's exact Beta mean."""
+        return self.gates_from_gammas(alpha)
+
+    def sample_gammas(self, alpha: Tensor) -> Tensor:
+        """Pathwise Gamma(alpha, 1) draws plus the code's 1e-3 offset (used outside Pyro)."""
+        return torch.distributions.Gamma(alpha, 1.0, validate_args=False).rsample() + GAMMA_EPS

@@ -1,0 +1,434 @@
+"""Stochastic variational inference for probgates models, with checkpoints and exact resume.
+
+A trainable model is a :class:`~pyro.nn.PyroModule` with three methods (see
+:class:`probgates.tasks.SequenceModel`):
+
+* ``model(batch, num_data)`` and ``guide(batch, num_data)``: a Pyro model/guide pair over one
+  :class:`~probgates.data.SequenceBatch`; the batch lives in a plate of size ``num_data`` so that
+  the likelihood is scaled to the training set and the KL of global latents counts once;
+* ``evaluate(batch)``: a dict of summed metrics over the batch plus ``"count"``.
+
+The trainer owns the global param store: it clears it when a fit starts or resumes, and restores
+PyroModule weights from its checkpoints. The KL weight (with annealing) is applied to the latent
+sites of model and guide by :class:`~probgates.infer.kl_scale.LatentScaleMessenger`.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import pyro
+import pyro.optim
+import torch
+from pyro import poutine
+from tqdm.auto import tqdm
+
+from probgates.data.batching import DatasetSplits, SequenceDataset
+from probgates.infer.elbo import ELBOS, make_elbo
+from probgates.infer.kl_scale import scale_latents
+from probgates.infer.run_dir import RunDirectory
+from probgates.infer.schedules import KLAnnealing, LRScheduleConfig
+
+OPTIMIZERS = {"adam": pyro.optim.Adam, "clipped_adam": pyro.optim.ClippedAdam}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or its gradient became NaN or infinite; training stopped before the update."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training was interrupted (Ctrl-C); a checkpoint to resume from was written."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one SVI training run (the ``[train]`` table of a spec).
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: sequences per update (1 = the BetaLSTM paper code's protocol).
+        eval_batch_size: sequences per evaluation batch.
+        optimizer: ``"adam"`` or ``"clipped_adam"`` (Pyro's, with per-parameter clipping).
+        lr: initial learning rate.
+        weight_decay: L2 penalty of the optimizer.
+        clip_norm: clip the global gradient norm to this value after ``backward`` (0: off).
+        lr_schedule: the learning-rate schedule, stepped once per epoch on the monitored metric.
+        kl: the KL weight and its annealing schedule.
+        elbo: ``"mean_field"`` (``TraceMeanField_ELBO``, analytic KL) or ``"trace"`` (``Trace_ELBO``).
+        num_particles: samples per ELBO estimate.
+        monitor: the validation metric for best-checkpoint tracking, the plateau schedule and
+            early stopping (empty: the model's default).
+        early_stopping: stop after this many epochs without improvement (0: off).
+        reload_best: evaluate the best-validation weights at the end (else the last ones).
+        seed: seeds parameters initialisation, shuffling and noise.
+        progress: show a progress bar.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip_norm: float = 0.0
+    lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
+    kl: KLAnnealing = field(default_factory=KLAnnealing)
+    elbo: str = "mean_field"
+    num_particles: int = 1
+    monitor: str = ""
+    early_stopping: int = 0
+    reload_best: bool = True
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_batch_size", "num_particles"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("weight_decay", "clip_norm", "early_stopping"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown train.optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.elbo not in ELBOS:
+            raise ValueError(f"unknown train.elbo {self.elbo!r}; valid: {', '.join(ELBOS)}")
+
+
+def _mean(sums: dict[str, float]) -> dict[str, float]:
+    count = sums.get("count", 0)
+    return {k: v / count for k, v in sums.items() if k != "count"} if count else {}
+
+
+class Trainer:
+    """Fit a model/guide pair by SVI on a :class:`~probgates.data.DatasetSplits`.
+
+    Args:
+        module: the PyroModule with ``model``, ``guide`` and ``evaluate`` (see module docstring).
+        data: the splits; ``valid`` is used for model selection, ``test`` by :meth:`final_results`.
+        config: the training settings.
+        run_dir: where metrics, checkpoints and results go (None: keep nothing on disk).
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        data: DatasetSplits,
+        config: TrainConfig,
+        run_dir: str | RunDirectory | None = None,
+    ):
+        self.module = module
+        self.data = data
+        self.config = config
+        self.run = (
+            None
+            if run_dir is None
+            else (run_dir if isinstance(run_dir, RunDirectory) else RunDirectory(run_dir)).create()
+        )
+        self.monitor = config.monitor or getattr(module, "monitor", "nll")
+        self.monitor_mode = getattr(module, "monitor_modes", {}).get(self.monitor, "min")
+        self.elbo = make_elbo(config.elbo, config.num_particles)
+        self.lr_schedule = config.lr_schedule.build(config.lr, self.monitor_mode)
+        self.optim = OPTIMIZERS[config.optimizer](self._optim_args)
+        self._stop_requested = False
+        self._reset_progress()
+
+    # ------------------------------------------------------------------ state
+
+    def _reset_progress(self):
+        self.epoch = 0  # epochs finished
+        self.batch_in_epoch = 0  # batches finished in the current epoch
+        self.step = 0  # optimizer updates so far
+        self.partial = {"loss": 0.0, "nll": 0.0, "kl": 0.0, "batches": 0}
+        self.history: list[dict] = []
+        self.best_value: float | None = None
+        self.best_epoch = -1
+        self.bad_epochs = 0
+        self.elapsed = 0.0
+
+    def _optim_args(self, param_name: str) -> dict:
+        args = {"lr": self.lr_schedule.lr}
+        if self.config.optimizer == "adam":
+            args["weight_decay"] = self.config.weight_decay
+        elif self.config.weight_decay:
+            args["weight_decay"] = self.config.weight_decay
+        return args
+
+    def _set_lr(self, lr: float) -> None:
+        for optimizer in self.optim.optim_objs.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue training exactly where it stopped."""
+        return {
+            "module": self.module.state_dict(),
+            "optimizer": self.optim.get_state(),
+            "lr_schedule": self.lr_schedule.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "step": self.step,
+            "partial": dict(self.partial),
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "elapsed": self.elapsed,
+        }
+
+    def load_module_state(self, module_state: dict) -> None:
+        """Load module weights. PyroModule prefers values already in the param store over its own,
+        so the store is emptied first; lazily created parameters are created by one dry run."""
+        pyro.clear_param_store()
+        if set(module_state) - set(self.module.state_dict()):
+            self._materialize()
+            pyro.clear_param_store()
+        self.module.load_state_dict(module_state)
+
+    def _materialize(self) -> None:
+        """Run model and guide once so that lazily created parameters exist."""
+        batch = self.data.train.batch([0])
+        with torch.no_grad(), poutine.block():
+            guide_trace = poutine.trace(self.module.guide).get_trace(batch, len(self.data.train))
+            poutine.replay(self.module.model, trace=guide_trace)(batch, len(self.data.train))
+
+    def load_state_dict(self, state: dict) -> None:
+        self.load_module_state(state["module"])
+        self.optim.set_state(state["optimizer"])
+        self.lr_schedule.load_state_dict(state["lr_schedule"])
+        torch.set_rng_state(state["rng_torch"])
+        for key in ("epoch", "batch_in_epoch", "step", "best_value", "best_epoch", "bad_epochs", "elapsed"):
+            setattr(self, key, state[key])
+        self.partial = dict(state["partial"])
+        self.history = self.run.read_metrics()[: self.epoch] if self.run else []
+
+    # ------------------------------------------------------------------ one update
+
+    def _position(self) -> str:
+        return f"epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1} (update {self.step + 1})"
+
+    def _step(self, batch, kl_weight: float) -> float:
+        num_data = len(self.data.train)
+        model = scale_latents(self.module.model, kl_weight)
+        guide = scale_latents(self.module.guide, kl_weight)
+        with poutine.trace(param_only=True) as param_capture:
+            try:
+                loss = self.elbo.loss_and_grads(model, guide, batch, num_data)
+            except ValueError as e:
+                # With validation on, NaN parameters surface as invalid distribution arguments.
+                bad = [n for n, p in self.module.named_parameters() if not torch.isfinite(p).all()]
+                if not bad:
+                    raise
+                raise NonFiniteLossError(
+                    f"non-finite parameters {', '.join(bad)} at {self._position()}; "
+                    "the last good checkpoint was kept"
+                ) from e
+        params = {site["value"].unconstrained() for site in param_capture.trace.nodes.values()}
+        grads = [p.grad for p in params if p.grad is not None]
+        grad_norm = (
+            torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            if (grads)
+            else torch.tensor(0.0)
+        )
+        if not (math.isfinite(loss) and torch.isfinite(grad_norm)):
+            pyro.infer.util.zero_grads(params)
+            what = "loss" if not math.isfinite(loss) else "gradient norm"
+            raise NonFiniteLossError(
+                f"non-finite {what} at {self._position()}: loss={loss}, nll={self.elbo.last_parts['nll']}, "
+                f"kl={self.elbo.last_parts['kl']}, gradient norm={grad_norm.item()}; "
+                "the last good checkpoint was kept"
+            )
+        if self.config.clip_norm and grad_norm > self.config.clip_norm:
+            for g in grads:
+                g.mul_(self.config.clip_norm / grad_norm)
+        self.optim(params)
+        pyro.infer.util.zero_grads(params)
+        return loss
+
+    # ------------------------------------------------------------------ evaluation
+
+    @torch.no_grad()
+    def evaluate(self, split: str | SequenceDataset = "valid") -> dict[str, float]:
+        """The module's metrics averaged over a split (eval mode, no gradient)."""
+        dataset = self.data.split(split) if isinstance(split, str) else split
+        was_training = self.module.training
+        self.module.eval()
+        sums: dict[str, float] = {}
+        try:
+            for batch in dataset.batches(self.config.eval_batch_size):
+                for key, value in self.module.evaluate(batch).items():
+                    sums[key] = sums.get(key, 0.0) + float(value)
+        finally:
+            self.module.train(was_training)
+        return _mean(sums)
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self, resume: bool = False, on_epoch_end: Callable[[dict], None] | None = None) -> list[dict]:
+        """Train for ``config.epochs`` epochs (continuing from the checkpoint with ``resume``).
+
+        Returns the per-epoch metric records (also written to ``metrics.jsonl``). Raises
+        :class:`NonFiniteLossError` or :class:`TrainingInterrupted`; in both cases the run
+        directory keeps a checkpoint from which ``resume`` continues.
+        """
+        pyro.clear_param_store()
+        if resume:
+            if self.run is None:
+                raise ValueError("resume needs a run directory")
+            self.load_state_dict(self.run.load("checkpoint"))
+        else:
+            self._reset_progress()
+            pyro.set_rng_seed(self.config.seed)
+        with self._interrupt_handler():
+            while self.epoch < self.config.epochs and not self._early_stopped():
+                record = self._train_epoch()
+                if on_epoch_end is not None:
+                    on_epoch_end(record)
+        return self.history
+
+    def _early_stopped(self) -> bool:
+        return bool(self.config.early_stopping) and self.bad_epochs >= self.config.early_stopping
+
+    def _train_epoch(self) -> dict:
+        cfg, train = self.config, self.data.train
+        num_batches = train.num_batches(cfg.batch_size)
+        shuffle_rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
+        batches = train.batches(cfg.batch_size, shuffle=True, generator=shuffle_rng)
+        self.module.train()
+        self._set_lr(self.lr_schedule.lr)
+        bar = tqdm(
+            total=num_batches,
+            initial=self.batch_in_epoch,
+            disable=not cfg.progress,
+            leave=False,
+            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            unit="batch",
+        )
+        started = time.perf_counter()
+        n = len(train)
+        kl_weight = cfg.kl(self.epoch + self.batch_in_epoch / num_batches)
+        for b, batch in enumerate(batches):
+            if b < self.batch_in_epoch:
+                continue
+            kl_weight = cfg.kl(self.epoch + b / num_batches)
+            loss = self._step(batch, kl_weight)
+            self.step += 1
+            self.batch_in_epoch = b + 1
+            parts = self.elbo.last_parts
+            for key, value in (("loss", loss), ("nll", parts["nll"]), ("kl", parts["kl"])):
+                self.partial[key] += value / n
+            self.partial["batches"] += 1
+            k = self.partial["batches"]
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{self.partial['loss'] / k:.4g}",
+                nll=f"{self.partial['nll'] / k:.4g}",
+                kl=f"{self.partial['kl'] / k:.4g}",
+                kl_w=f"{kl_weight:.3g}",
+            )
+            if self._stop_requested:
+                bar.close()
+                self.elapsed += time.perf_counter() - started
+                self._save_checkpoint()
+                raise TrainingInterrupted(
+                    f"interrupted at epoch {self.epoch + 1}, batch {b + 1}; "
+                    + (f"resume with --resume from {self.run.path}" if self.run else "no run directory")
+                )
+        bar.close()
+        self.elapsed += time.perf_counter() - started
+        return self._finish_epoch(kl_weight)
+
+    def _finish_epoch(self, kl_weight: float) -> dict:
+        k = max(self.partial["batches"], 1)
+        record = {
+            "epoch": self.epoch + 1,
+            "step": self.step,
+            "lr": self.lr_schedule.lr,
+            "kl_weight": kl_weight,
+            "train_loss": self.partial["loss"] / k,
+            "train_nll": self.partial["nll"] / k,
+            "train_kl": self.partial["kl"] / k,
+        }
+        if self.data.valid is not None:
+            record.update({f"valid_{k}": v for k, v in self.evaluate("valid").items()})
+        value = record.get(f"valid_{self.monitor}", record["train_loss"])
+        improved = self.best_value is None or (
+            value < self.best_value if self.monitor_mode == "min" else value > self.best_value
+        )
+        if improved:
+            self.best_value, self.best_epoch, self.bad_epochs = value, self.epoch + 1, 0
+        else:
+            self.bad_epochs += 1
+        record["best_epoch"] = self.best_epoch
+        record["time_s"] = round(self.elapsed, 3)
+        self.history.append(record)
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.partial = {"loss": 0.0, "nll": 0.0, "kl": 0.0, "batches": 0}
+        self.lr_schedule.step(self.epoch, value)
+        if self.run is not None:
+            if improved:
+                self.run.save(
+                    {"module": self.module.state_dict(), "epoch": self.epoch, "value": value}, "best"
+                )
+            self.run.write_metrics(self.history)
+            self._save_checkpoint()
+        return record
+
+    def _save_checkpoint(self) -> None:
+        if self.run is not None:
+            self.run.save(self.state_dict(), "checkpoint")
+
+    # ------------------------------------------------------------------ final evaluation
+
+    def final_results(self) -> dict:
+        """Evaluate the best (or last) weights on every split; write ``results.json``."""
+        which = "last"
+        if self.config.reload_best and self.run is not None and self.run.best.exists():
+            best = self.run.load("best")
+            self.load_module_state(best["module"])
+            which = f"best (epoch {best['epoch']})"
+        results = {
+            "weights": which,
+            "monitor": self.monitor,
+            "epochs_trained": self.epoch,
+            "train_time_s": round(self.elapsed, 3),
+            "config": asdict(self.config),
+        }
+        for split in ("train", "valid", "test"):
+            if getattr(self.data, split) is not None:
+                results[split] = self.evaluate(split)
+        if self.run is not None:
+            self.run.write_results(results)
+        return results
+
+    # ------------------------------------------------------------------ Ctrl-C
+
+    def _interrupt_handler(self):
+        trainer = self
+
+        class _Handler:
+            def __enter__(self):
+                self.previous = None
+                if threading.current_thread() is threading.main_thread():
+                    self.previous = signal.signal(signal.SIGINT, self.handle)
+                return self
+
+            def handle(self, signum, frame):
+                # First Ctrl-C: finish the current update, checkpoint, stop. Second: stop now.
+                trainer._stop_requested = True
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+            def __exit__(self, *exc):
+                if self.previous is not None:
+                    signal.signal(signal.SIGINT, self.previous)
+                trainer._stop_requested = False
+                return False
+
+        return _Handler()

@@ -1,0 +1,5 @@
+"""Recurrent building blocks."""
+
+from probgates.nn.dropout import LockedDropout
+
+__all__ = ["LockedDropout"]

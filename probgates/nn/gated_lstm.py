@@ -1,0 +1,105 @@
+"""The LSTM recurrence parameterized by a gate family (Song et al. 2020, Sec. 3; Python loop).
+
+One step, with C gate inputs per unit (``family.num_gate_inputs``)::
+
+    z_t = W x_t + U h_{t-1} + b                     ((C + 2) H outputs, W x_t hoisted out of the loop)
+    (i_t, f_t) = family(z_t^gate)                    (sigmoid / cifg / g2, or ratios of Gammas)
+    c_t = f_t * c_{t-1} + i_t * tanh(z_t^g)
+    h_t = sigmoid(z_t^o) * tanh(c_t)
+
+For Gamma-ratio families the Gammas of step t come from ``gammas``: a callable
+``gammas(t, alpha) -> G`` (the Pyro guide's sample site, or a replayed value), or one of the rules
+``"sample"`` (pathwise draws, the training rule) and ``"mean"`` (G := alpha, the paper's
+evaluation rule, which makes each gate the exact mean of its Beta marginal).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from probgates.gates import GammaRatioFamily, GateFamily
+
+GammaSource = str | Callable[[int, Tensor], Tensor]
+
+
+@dataclass
+class RecurrenceOutput:
+    """What one layer computed over a sequence.
+
+    Attributes:
+        states: hidden states h_t, ``[B, T, H]``.
+        input_gate, forget_gate: i_t and f_t, ``[B, T, H]``.
+        concentration: the Gamma shapes alpha_t, ``[B, T, H, K]`` (Gamma-ratio families only).
+    """
+
+    states: Tensor
+    input_gate: Tensor
+    forget_gate: Tensor
+    concentration: Tensor | None = None
+
+
+class GatedLSTMLayer(nn.Module):
+    """One LSTM layer whose input and forget gates come from ``family``.
+
+    Parameters are initialised from Uniform(-1/sqrt(H), 1/sqrt(H)) as in the BetaLSTM code.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, family: GateFamily):
+        super().__init__()
+        self.input_size, self.hidden_size, self.family = input_size, hidden_size, family
+        width = (family.num_gate_inputs + 2) * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(width, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(width, hidden_size))
+        self.bias = nn.Parameter(torch.empty(width))
+        bound = 1 / math.sqrt(hidden_size)
+        for p in (self.weight_ih, self.weight_hh, self.bias):
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, x: Tensor, gammas: GammaSource = "sample") -> RecurrenceOutput:
+        """Run the recurrence over ``x`` of shape ``[B, T, input_size]`` from zero states."""
+        B, T, _ = x.shape
+        H, C = self.hidden_size, self.family.num_gate_inputs
+        family = self.family
+        gamma_family = isinstance(family, GammaRatioFamily)
+        if isinstance(gammas, str) and gammas not in ("sample", "mean"):
+            raise ValueError(f"gammas must be 'sample', 'mean' or a callable, got {gammas!r}")
+        x_proj = F.linear(x, self.weight_ih, self.bias)
+        weight_hh_t = self.weight_hh.t()
+        h = c = x.new_zeros(B, H)
+        states, input_gates, forget_gates, alphas = [], [], [], []
+        for t in range(T):
+            z = torch.addmm(x_proj[:, t], h, weight_hh_t)
+            z_gate, z_o, z_g = z.split([C * H, H, H], dim=1)
+            z_gate = z_gate.view(B, H, C)
+            if gamma_family:
+                alpha = family.concentration(z_gate)
+                if gammas == "mean":
+                    g = alpha
+                elif gammas == "sample":
+                    g = family.sample_gammas(alpha)
+                else:
+                    g = gammas(t, alpha)
+                i, f = family.gates_from_gammas(g)
+                alphas.append(alpha)
+            else:
+                i, f = family.gates(z_gate, self.training)
+            c = f * c + i * torch.tanh(z_g)
+            h = torch.sigmoid(z_o) * torch.tanh(c)
+            states.append(h)
+            input_gates.append(i)
+            forget_gates.append(f)
+        return RecurrenceOutput(
+            torch.stack(states, 1),
+            torch.stack(input_gates, 1),
+            torch.stack(forget_gates, 1),
+            torch.stack(alphas, 1) if alphas else None,
+        )
+
+
+__all__ = ["GatedLSTMLayer", "RecurrenceOutput"]

@@ -1,0 +1,159 @@
+"""Vocabulary, PTB word/char loading and truncated-BPTT batching."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from probgates.data import (
+    DataError,
+    Vocabulary,
+    batchify,
+    bptt_batches,
+    load_ptb,
+    ptb_dataset,
+    word_to_char_text,
+)
+from probgates.data.ptb import chunk_stream, read_ptb_chars, read_ptb_words
+
+# ---- Vocabulary ------------------------------------------------------------------------------------
+
+
+def test_vocabulary_order_cap_and_specials():
+    seqs = [["b", "a", "c", "a"], ["c", "b", "a", "d"]]
+    v = Vocabulary.build(seqs)
+    assert v.itos == ["<pad>", "<unk>", "a", "b", "c", "d"]  # frequency, then token
+    assert v.pad_id == 0 and v.unk_id == 1 and len(v) == 6
+    capped = Vocabulary.build(seqs, max_size=2)
+    assert capped.itos == ["<pad>", "<unk>", "a", "b"]
+    assert Vocabulary.build(seqs, min_count=2).itos == ["<pad>", "<unk>", "a", "b", "c"]
+    ids = capped.encode(["a", "d", "b"])
+    assert ids.dtype == torch.long and ids.tolist() == [2, 1, 3]
+    assert capped.decode(ids) == ["a", "<unk>", "b"]
+    assert Vocabulary.from_dict(capped.to_dict()) == capped
+    extra = Vocabulary.build(seqs, specials=("<bos>",))
+    assert extra.itos[:3] == ["<pad>", "<unk>", "<bos>"]
+
+
+def test_vocabulary_without_unk_rejects_unknown():
+    v = Vocabulary.build([["x", "y"]], pad_token=None, unk_token=None)
+    assert v.itos == ["x", "y"] and v.pad_id is None
+    with pytest.raises(DataError, match="'z' is not in the vocabulary") as info:
+        v.encode(["x", "z"], path="some/file.txt")
+    assert "some/file.txt" in str(info.value)
+
+
+def test_special_token_in_data_keeps_its_id():
+    v = Vocabulary.build([["<unk>", "a", "<unk>", "<unk>"]], pad_token=None)
+    assert v.itos == ["<unk>", "a"] and v.unk_id == 0
+
+
+# ---- real PTB ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ptb_word(shared_root):
+    return ptb_dataset("word", shared_root)
+
+
+def test_ptb_word_counts(ptb_word):
+    info = ptb_word.info
+    assert info["vocab_size"] == 10000 and "<eos>" in info["vocab"] and "<unk>" in info["vocab"]
+    assert info["num_tokens"] == {"train": 929589, "valid": 73760, "test": 82430}
+    assert info["likelihood"] == "categorical" and info["vocab"].pad_token is None
+    vocab = info["vocab"]
+    assert vocab.decode(info["streams"]["valid"][:5]) == ["consumers", "may", "want", "to", "move"]
+    # chunks of 35 inputs with next-token targets covering the stream
+    stream = info["streams"]["train"]
+    assert len(ptb_word.train.inputs[0]) == 35
+    assert torch.equal(torch.cat(ptb_word.train.inputs), stream[:-1])
+    assert torch.equal(torch.cat(ptb_word.train.targets), stream[1:])
+
+
+def test_ptb_char_counts_and_derivation(shared_root, tmp_path):
+    streams, vocab = load_ptb("char", shared_root)
+    assert len(vocab) == 50 and vocab.unk_token is None
+    assert {s: len(v) for s, v in streams.items()} == {"train": 5017482, "valid": 393042, "test": 442423}
+    assert "".join(vocab.decode(streams["train"][:12])) == "aer_banknote"
+    # the rule of the README reproduces the original valid file byte for byte
+    word_valid = (shared_root / "ptb_word" / "ptb.valid.txt").read_text()
+    original = (shared_root / "ptb_char" / "ptb.char.valid.txt").read_text()
+    assert word_to_char_text(word_valid) == original
+    # without char files, the loader derives them from the word files (same streams)
+    (tmp_path / "ptb_word").mkdir()
+    for split in ("train", "valid", "test"):
+        name = f"ptb.{split}.txt"
+        (tmp_path / "ptb_word" / name).write_bytes((shared_root / "ptb_word" / name).read_bytes())
+    derived, derived_vocab = load_ptb("char", tmp_path)
+    assert derived_vocab == vocab
+    assert torch.equal(derived["test"], streams["test"])
+
+
+def test_ptb_bad_files(tmp_path):
+    p = tmp_path / "ptb.train.txt"
+    p.write_text(" a b \n\n c d \n")
+    with pytest.raises(DataError, match="line 2 is empty") as info:
+        read_ptb_words(p)
+    assert "ptb.train.txt" in str(info.value)
+    c = tmp_path / "ptb.char.valid.txt"
+    c.write_text("a b cd _ e \n")
+    with pytest.raises(DataError, match="single characters") as info:
+        read_ptb_chars(c)
+    assert "ptb.char.valid.txt" in str(info.value)
+
+
+def test_ptb_missing_file_says_where(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_ptb("word", tmp_path)
+    assert str(tmp_path / "ptb_word" / "ptb.train.txt") in str(info.value)
+    with pytest.raises(DataError, match="unknown PTB level"):
+        load_ptb("byte", tmp_path)
+
+
+def test_ptb_unknown_char_in_valid(tmp_path):
+    folder = tmp_path / "ptb_char"
+    folder.mkdir()
+    (folder / "ptb.char.train.txt").write_text("a b _ c \n b a \n")
+    (folder / "ptb.char.valid.txt").write_text("a b \n")
+    (folder / "ptb.char.test.txt").write_text(" a z \n")
+    with pytest.raises(DataError, match="'z'") as info:
+        load_ptb("char", tmp_path)
+    assert "ptb.char.test.txt" in str(info.value)
+    folder.joinpath("ptb.char.test.txt").write_text(" a c \n ")
+    streams, vocab = load_ptb("char", tmp_path)
+    assert vocab.decode(streams["test"]) == ["a", "c", "<eos>"]
+    assert vocab.decode(streams["train"]) == ["a", "b", "_", "c", "<eos>", "b", "a", "<eos>"]
+
+
+# ---- batchify / bptt -------------------------------------------------------------------------------
+
+
+def test_batchify_and_bptt_carry_state():
+    stream = torch.arange(103)
+    data = batchify(stream, 4)
+    assert data.shape == (4, 25)
+    assert torch.equal(data[1], torch.arange(25, 50))  # each row is a contiguous piece of text
+    batches = list(bptt_batches(data, 10))
+    assert [b.inputs.shape[1] for b in batches] == [10, 10, 4]
+    for b in batches:
+        assert torch.equal(b.targets, b.inputs + 1)  # next token
+        assert b.mask.all() and b.per_step_targets and torch.equal(b.index, torch.arange(4))
+    # reading the windows in order continues every row: state can be carried across batches
+    assert torch.equal(torch.cat([b.inputs for b in batches], dim=1), data[:, :-1])
+    same = list(bptt_batches(stream, 10, batch_size=4))
+    assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(batches, same, strict=True))
+    shifted = list(bptt_batches(data, 10, start=3))
+    assert torch.equal(shifted[0].inputs[:, 0], data[:, 3])
+    with pytest.raises(ValueError):
+        batchify(torch.arange(5), 4)
+    with pytest.raises(ValueError):
+        list(bptt_batches(stream, 10))
+
+
+def test_chunk_stream_short_last_chunk():
+    ds = chunk_stream(torch.arange(11), 4, name="toy")
+    assert [x.tolist() for x in ds.inputs] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [y.tolist() for y in ds.targets] == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+    b = ds.batch([0, 2])
+    assert b.mask.tolist() == [[True] * 4, [True, True, False, False]]
+    assert b.targets[1].tolist() == [9, 10, 0, 0]
