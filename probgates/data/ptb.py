@@ -27,7 +27,7 @@ from torch import Tensor
 
 from probgates.data.batching import DatasetSplits, SequenceBatch, SequenceDataset
 from probgates.data.errors import DataError
-from probgates.data.paths import data_root, locate
+from probgates.data.paths import data_root, locate, read_bytes
 from probgates.data.vocab import EOS, UNK, Vocabulary, split_tokens
 
 SPLITS = ("train", "valid", "test")
@@ -37,12 +37,7 @@ DEFAULT_SEQ_LEN = {"word": 35, "char": 99}
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as e:
-        raise DataError("file not found", path) from e
-    except OSError as e:
-        raise DataError(f"cannot read file: {e}", path) from e
+    raw = read_bytes(path, "file")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -25,7 +25,7 @@ import torch
 
 from probgates.data.batching import DatasetSplits
 from probgates.data.errors import DataError
-from probgates.data.paths import data_root, locate, missing_file_error
+from probgates.data.paths import data_root, locate, missing_file_error, read_bytes
 from probgates.data.sentences import encode_classification_splits, holdout_split
 from probgates.data.vocab import simple_tokenize
 
@@ -185,10 +185,7 @@ def read_ag_news_csv(path: str | os.PathLike) -> tuple[list[int], list[str]]:
             that is not an integer in 1..4, or an empty text.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as e:
-        raise DataError("file not found", path) from e
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -242,7 +239,7 @@ def ag_news_dataset(
     """AG News topic classification (4 classes; 120k train / 7.6k test) as token-id sequences.
 
     Reads ``<root>/ag_news/{train,test}.csv`` (or ``<root>/ag_news/ag_news_csv/...``). Not shipped
-    in shared/data: put the CSVs there or pass ``download=True``.
+    locally: put the CSVs there or pass ``download=True``.
     """
     paths = {s: _ag_news_file(f"{s}.csv", root, download) for s in ("train", "test")}
     labels, tokens = {}, {}

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from probgates.data.batching import DatasetSplits, SequenceDataset
 from probgates.data.errors import DataError
-from probgates.data.paths import locate
+from probgates.data.paths import locate, read_bytes
 from probgates.data.vocab import Vocabulary, split_tokens
 
 
@@ -112,12 +112,7 @@ def read_labelled_sentences(
             ``skip_empty_texts``, which records the line in ``skipped_lines`` instead).
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as e:
-        raise DataError("file not found", path) from e
-    except OSError as e:
-        raise DataError(f"cannot read file: {e}", path) from e
+    raw = read_bytes(path, "file")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as e:
