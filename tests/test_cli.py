@@ -1,0 +1,111 @@
+"""The command line: train, resume, evaluate, demo, and one-line errors for bad input."""
+
+import json
+
+import pytest
+
+from probgates.cli import main
+from probgates.infer import RunDirectory
+
+SPEC = """
+name = "cli-test"
+[data]
+name = "sparse_signal"
+options = { num_sequences = 120, seq_len = 6, num_features = 5, num_relevant = 2, seed = 1 }
+[model]
+family = "{family}"
+hidden_size = 6
+[train]
+epochs = 2
+batch_size = 16
+lr = 0.01
+progress = false
+"""
+
+
+def _spec(tmp_path, family="lstm"):
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC.replace("{family}", family))
+    return path
+
+
+@pytest.mark.parametrize("family", ["lstm", "bbeta5"])
+def test_train_then_evaluate(tmp_path, capsys, family):
+    out = tmp_path / "run"
+    assert main(["train", str(_spec(tmp_path, family)), "--out", str(out)]) == 0
+    run = RunDirectory(out)
+    assert run.spec.exists() and run.checkpoint.exists() and run.best.exists()
+    results = run.read_results()
+    assert set(results) >= {"train", "valid", "test", "weights", "config"}
+    assert len(run.read_metrics()) == 2
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--split", "test"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["accuracy"] == pytest.approx(results["test"]["accuracy"])
+
+
+def test_resume_with_more_epochs_continues_the_run(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(_spec(tmp_path)), "--out", str(out)]) == 0
+    assert main(["train", "--resume", "--out", str(out), "--set", "train.epochs=3"]) == 0
+    metrics = RunDirectory(out).read_metrics()
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_unknown_spec_key_is_one_line_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("[train]\nepochz = 3\n")
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    line = _one_line_error(capsys)
+    assert "bad.toml" in line and "unknown key 'train.epochz'" in line and "valid keys in [train]" in line
+
+
+def test_bad_override_type_names_the_key(tmp_path, capsys):
+    assert main(["train", str(_spec(tmp_path)), "--set", "train.epochs=many"]) == 2
+    assert "key 'train.epochs' must be an integer, got str 'many'" in _one_line_error(capsys)
+
+
+def test_missing_data_file_is_a_one_line_data_error(tmp_path, capsys):
+    path = tmp_path / "jsb.toml"
+    path.write_text(f'[data]\nname = "jsb_chorales"\nroot = "{tmp_path}"\n[train]\nprogress = false\n')
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    line = _one_line_error(capsys)
+    assert "JSB_Chorales.mat" in line and str(tmp_path) in line
+
+
+def test_corrupt_data_file_is_a_one_line_data_error(tmp_path, capsys):
+    (tmp_path / "jsb_chorales").mkdir()
+    (tmp_path / "jsb_chorales" / "JSB_Chorales.mat").write_bytes(b"MATLAB 5.0 truncated")
+    path = tmp_path / "jsb.toml"
+    path.write_text(f'[data]\nname = "jsb_chorales"\nroot = "{tmp_path}"\n[train]\nprogress = false\n')
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert "JSB_Chorales.mat" in _one_line_error(capsys)
+
+
+def test_resume_without_checkpoint_says_so(tmp_path, capsys):
+    assert main(["train", "--resume", "--out", str(tmp_path / "nothing")]) == 2
+    assert "nothing to resume" in _one_line_error(capsys)
+
+
+def test_demo_trains_both_models_and_prints_the_table(tmp_path, capsys):
+    overrides = [
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.options.num_sequences=60",
+        "--set",
+        "model.hidden_size=4",
+    ]
+    assert main(["demo", "--out", str(tmp_path), "--no-progress", *overrides]) == 0
+    out = capsys.readouterr().out
+    assert "demo results" in out and "demo-lstm" in out and "demo-bbeta5" in out
+    for name in ("demo-lstm", "demo-bbeta5"):
+        assert RunDirectory(tmp_path / name).results.exists()
