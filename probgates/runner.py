@@ -10,8 +10,10 @@ import os
 from pathlib import Path
 
 import pyro
+import torch
 
 from probgates.data import DatasetSplits, load_dataset
+from probgates.data.word_vectors import read_word_vectors
 from probgates.infer import RunDirectory, Trainer
 from probgates.spec import Spec, load_spec
 from probgates.tasks import SequenceModel
@@ -38,7 +40,22 @@ def build_model(spec: Spec, data: DatasetSplits) -> SequenceModel:
     hidden_size = m.hidden_size
     if m.parameter_budget:
         hidden_size = SequenceModel.hidden_size_for_budget(data, m.parameter_budget, **options)
-    return SequenceModel.for_data(data, hidden_size=hidden_size, **options)
+    model = SequenceModel.for_data(data, hidden_size=hidden_size, **options)
+    if m.word_vectors:
+        initialise_embedding(model, data, m.word_vectors)
+    return model
+
+
+def initialise_embedding(model: SequenceModel, data: DatasetSplits, path: str) -> int:
+    """Copy the vectors of ``path`` into the embedding rows of the tokens it has; return how many."""
+    if model.embedding is None or "vocab" not in data.info:
+        raise ValueError("model.word_vectors needs a dataset of token ids with a vocabulary")
+    vectors, found = read_word_vectors(path, data.info["vocab"], model.embedding.embedding_dim)
+    weight = dict(model.named_parameters())["embedding.weight"]
+    with torch.no_grad():
+        weight[found] = vectors[found].to(weight.dtype)
+    print(f"initialised {int(found.sum())} of {len(found)} embeddings from {path}", flush=True)
+    return int(found.sum())
 
 
 def train(spec: Spec, out: str | os.PathLike, resume: bool = False, on_epoch_end=None) -> dict:

@@ -69,6 +69,9 @@ class ModelSpec:
         num_layers: stacked layers.
         dropout: locked-dropout rate between layers and before the head.
         embedding_dim: embedding size when the inputs are token ids.
+        word_vectors: a word-vector text file (GloVe / word2vec text format, ``embedding_dim``
+            values per line) that initialises the embedding rows of the tokens it has ("":
+            embeddings learned from scratch).
         prior: the Gamma prior of the latent gate Gammas (Gamma-ratio families).
         eval_rule: ``"mean"`` (G := alpha, the paper's rule) or ``"sample"``.
         eval_samples: predictive draws averaged under the ``"sample"`` rule.
@@ -81,6 +84,7 @@ class ModelSpec:
     num_layers: int = 1
     dropout: float = 0.0
     embedding_dim: int = 64
+    word_vectors: str = ""
     prior: GammaGatePrior = field(default_factory=GammaGatePrior)
     eval_rule: str = "mean"
     eval_samples: int = 10

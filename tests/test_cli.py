@@ -109,3 +109,25 @@ def test_demo_trains_both_models_and_prints_the_table(tmp_path, capsys):
     assert "demo results" in out and "demo-lstm" in out and "demo-bbeta5" in out
     for name in ("demo-lstm", "demo-bbeta5"):
         assert RunDirectory(tmp_path / name).results.exists()
+
+
+def test_word_vectors_initialise_the_embedding(tmp_path):
+    import torch
+
+    from probgates import runner
+    from probgates.data.batching import DatasetSplits, SequenceDataset
+    from probgates.data.vocab import Vocabulary
+    from probgates.spec import spec_from_dict
+
+    vocab = Vocabulary(["<pad>", "<unk>", "good", "bad"])
+    train = SequenceDataset([torch.tensor([2, 3]), torch.tensor([3])], torch.tensor([0, 1]), name="t")
+    data = DatasetSplits(
+        train, None, None, {"likelihood": "categorical", "vocab_size": 4, "num_classes": 2, "vocab": vocab}
+    )
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("good 1 2 3\nbad 4 5 6\n")
+    spec = spec_from_dict({"model": {"embedding_dim": 3, "word_vectors": str(vectors), "hidden_size": 2}})
+    model = runner.build_model(spec, data)
+    weight = dict(model.named_parameters())["embedding.weight"]
+    assert torch.equal(weight[2].detach(), torch.tensor([1.0, 2.0, 3.0], dtype=weight.dtype))
+    assert torch.equal(weight[3].detach(), torch.tensor([4.0, 5.0, 6.0], dtype=weight.dtype))

@@ -102,4 +102,34 @@ class GatedLSTMLayer(nn.Module):
         )
 
 
-__all__ = ["GatedLSTMLayer", "RecurrenceOutput"]
+def from_torch_lstm(lstm: nn.LSTM) -> list[GatedLSTMLayer]:
+    """Sigmoid-family layers computing exactly what a single-direction ``nn.LSTM`` computes.
+
+    ``nn.LSTM`` keeps its rows in the order (i, f, g, o) and two biases; the gated layer keeps
+    [i_1, f_1, ..., i_H, f_H | o | g] and one bias. The fused kernel does not expose its gates;
+    the converted layers do, for gate statistics and diagnostics of a trained ``"lstm"`` model.
+    """
+    from probgates.gates import SigmoidGates
+
+    if lstm.bidirectional or lstm.proj_size or not lstm.bias:
+        raise ValueError("only single-direction nn.LSTM with biases and no projection can be converted")
+    H = lstm.hidden_size
+    layers = []
+    for k in range(lstm.num_layers):
+        w_ih, w_hh = getattr(lstm, f"weight_ih_l{k}"), getattr(lstm, f"weight_hh_l{k}")
+        bias = getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")
+
+        def reorder(w):
+            i, f, g, o = w.detach().split(H, 0)
+            return torch.cat([torch.stack([i, f], 1).reshape(2 * H, *w.shape[1:]), o, g], 0)
+
+        layer = GatedLSTMLayer(w_ih.shape[1], H, SigmoidGates())
+        with torch.no_grad():
+            layer.weight_ih.copy_(reorder(w_ih))
+            layer.weight_hh.copy_(reorder(w_hh))
+            layer.bias.copy_(reorder(bias))
+        layers.append(layer.to(w_ih.dtype))
+    return layers
+
+
+__all__ = ["GatedLSTMLayer", "RecurrenceOutput", "from_torch_lstm"]

@@ -35,7 +35,7 @@ from probgates.data.batching import DatasetSplits, SequenceBatch
 from probgates.gates import FAMILIES, GAMMA_EPS, GammaRatioFamily, make_family
 from probgates.nn.dropout import LockedDropout
 from probgates.nn.gate_prior import GatePrior
-from probgates.nn.gated_lstm import GatedLSTMLayer, RecurrenceOutput
+from probgates.nn.gated_lstm import GatedLSTMLayer, RecurrenceOutput, from_torch_lstm
 from probgates.priors import GammaGatePrior
 from probgates.tasks.heads import HEADS
 
@@ -221,6 +221,29 @@ class SequenceModel(PyroModule):
             outputs.append(out)
             x = out.states
         return self.dropout(x), outputs
+
+    @torch.no_grad()
+    def gate_values(self, batch: SequenceBatch, rule: str | None = None) -> list[RecurrenceOutput]:
+        """Each layer's gates (and Gamma shapes) over ``batch``, in eval mode, without dropout.
+
+        ``rule``: ``"mean"`` or ``"sample"`` for Gamma-ratio families (default ``eval_rule``).
+        For the fused ``"lstm"`` family the weights are copied into equivalent loop layers.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            x = self.inputs(batch)
+            layers = self.layers
+            if self.family is None:
+                layers = [converted for lstm in self.layers for converted in from_torch_lstm(lstm)]
+            outputs = []
+            for layer in layers:
+                out = layer(x, rule or self.eval_rule)
+                outputs.append(out)
+                x = out.states
+            return outputs
+        finally:
+            self.train(was_training)
 
     def states(self, batch: SequenceBatch) -> torch.Tensor:
         """The top layer's hidden states ``[B, T, H]`` after dropout."""

@@ -95,3 +95,21 @@ def test_unknown_family_lists_the_valid_ones():
         make_family("gru")
     with pytest.raises(ValueError, match="g2 noise probability"):
         make_family("g2", p=1.5)
+
+
+def test_torch_lstm_converts_to_an_equivalent_sigmoid_layer():
+    from probgates.nn.gated_lstm import from_torch_lstm
+
+    lstm = torch.nn.LSTM(3, 5, num_layers=2, batch_first=True)
+    x = torch.randn(4, 9, 3)
+    expected, _ = lstm(x)
+    h = x
+    for layer in from_torch_lstm(lstm):
+        out = layer(h)
+        h = out.states
+    assert torch.allclose(h, expected, atol=1e-12)
+    # The exposed gates are the sigmoid of the input and forget rows of the first layer.
+    first = from_torch_lstm(lstm)[0](x)
+    z0 = x[:, 0] @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + lstm.bias_hh_l0
+    assert torch.allclose(first.input_gate[:, 0], torch.sigmoid(z0[:, :5]), atol=1e-12)
+    assert torch.allclose(first.forget_gate[:, 0], torch.sigmoid(z0[:, 5:10]), atol=1e-12)
