@@ -79,12 +79,15 @@ def main(argv=None) -> int:
                 trainer, args.split, args.layer, None if rule == "deterministic" else rule
             )
             s = describe(i, f, unit)
-            print(
-                f"| {spec.name} | {rule} | {s['i_mean']:.3f} ± {s['i_std']:.3f} | {s['i_q05']:.3f}–{s['i_q95']:.3f} "
-                f"| {s['i_saturated']:.1%} | {s['f_mean']:.3f} ± {s['f_std']:.3f} | {s['f_q05']:.3f}–{s['f_q95']:.3f} "
-                f"| {s['f_saturated']:.1%} | {s['corr_pooled']:+.3f} | {s['corr_unit_mean']:+.3f} "
-                f"| {s['corr_unit_negative']:.0%} |"
-            )
+            cells = [spec.name, rule]
+            for g in ("i", "f"):
+                cells += [
+                    f"{s[g + '_mean']:.3f} ± {s[g + '_std']:.3f}",
+                    f"{s[g + '_q05']:.3f}–{s[g + '_q95']:.3f}",
+                    f"{s[g + '_saturated']:.1%}",
+                ]
+            cells += [f"{s['corr_pooled']:+.3f}", f"{s['corr_unit_mean']:+.3f}", f"{s['corr_unit_negative']:.0%}"]
+            print("| " + " | ".join(cells) + " |")
     return 0
 
 
