@@ -28,8 +28,8 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check probgates tests benchmarks
-	$(BIN)/ruff format --check probgates tests benchmarks
+	$(BIN)/ruff check probgates tests benchmarks analysis
+	$(BIN)/ruff format --check probgates tests benchmarks analysis
 
 bench: install
 	$(BIN)/python -m benchmarks.run

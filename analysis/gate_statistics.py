@@ -86,7 +86,11 @@ def main(argv=None) -> int:
                     f"{s[g + '_q05']:.3f}–{s[g + '_q95']:.3f}",
                     f"{s[g + '_saturated']:.1%}",
                 ]
-            cells += [f"{s['corr_pooled']:+.3f}", f"{s['corr_unit_mean']:+.3f}", f"{s['corr_unit_negative']:.0%}"]
+            cells += [
+                f"{s['corr_pooled']:+.3f}",
+                f"{s['corr_unit_mean']:+.3f}",
+                f"{s['corr_unit_negative']:.0%}",
+            ]
             print("| " + " | ".join(cells) + " |")
     return 0
 
