@@ -8,7 +8,11 @@ and replaces only the input gate i_t and the forget gate f_t; the output gate st
 sigmoid(z^o) and the candidate tanh(z^g). Deterministic families compute (i, f) from z^gate
 directly. Gamma-ratio families read K Gamma shapes per unit, alpha = softplus(z^gate) + 1e-3,
 and form (i, f) as ratios of sums of Gammas G_k ~ Gamma(alpha_k, 1); the Gammas are the latent
-Pyro sites. The gate columns are unit-major: component k of unit j is column ``j * C + k``.
+Pyro sites. Every Gamma-ratio family is one *mixing matrix* M (4 x K): the rows give the sums
+(numerator of i, denominator of i, numerator of f, denominator of f), so i = (M g)_0 / (M g)_1
+and f = (M g)_2 / (M g)_3; one small matmul replaces a chain of additions in the recurrence.
+
+The gate columns of z are component-major: component k of unit j is column ``k * H + j``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class GateFamily:
         return self.num_gammas > 0
 
     def gates(self, z: Tensor, training: bool) -> tuple[Tensor, Tensor]:
-        """``(i, f)``, each ``[B, H]``, from gate preactivations ``z`` of shape ``[B, H, C]``."""
+        """``(i, f)``, each ``[B, H]``, from component-major gate preactivations ``z`` ``[B, C, H]``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -47,10 +51,22 @@ class GateFamily:
 
 
 class GammaRatioFamily(GateFamily):
-    """Base class of the families whose gates are ratios of latent Gammas."""
+    """Base class of the families whose gates are ratios of sums of latent Gammas.
+
+    Subclasses set ``num_gammas`` and ``MIXING`` (4 rows of K zeros and ones: numerator of i,
+    denominator of i, numerator of f, denominator of f).
+    """
+
+    MIXING: tuple[tuple[int, ...], ...] = ()
 
     def __init__(self):
         self.num_gate_inputs = self.num_gammas
+        self._mixing: dict[torch.dtype, Tensor] = {}
+
+    def mixing(self, dtype: torch.dtype) -> Tensor:
+        if dtype not in self._mixing:
+            self._mixing[dtype] = torch.tensor(self.MIXING, dtype=dtype)
+        return self._mixing[dtype]
 
     @staticmethod
     def concentration(z: Tensor) -> Tensor:
@@ -58,12 +74,21 @@ class GammaRatioFamily(GateFamily):
         return F.softplus(z) + GAMMA_EPS
 
     def gates_from_gammas(self, g: Tensor) -> tuple[Tensor, Tensor]:
-        """``(i, f)`` from Gamma values ``g`` of shape ``[B, H, K]``."""
-        raise NotImplementedError
+        """``(i, f)`` from Gamma values ``g`` whose last dimension holds the K components."""
+        sums = g @ self.mixing(g.dtype).T
+        return sums[..., 0] / sums[..., 1], sums[..., 2] / sums[..., 3]
+
+    def step_gates(self, g: Tensor) -> tuple[Tensor, Tensor]:
+        """``(i, f)``, each ``[B, H]``, from component-major Gammas ``g`` of shape ``[B, K, H]``."""
+        sums = self.mixing(g.dtype) @ g
+        ratios = sums[:, 0::2] / sums[:, 1::2]
+        return ratios[:, 0], ratios[:, 1]
 
     def marginal_concentrations(self, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``(a_i, b_i, a_f, b_f)``: i ~ Beta(a_i, b_i) and f ~ Beta(a_f, b_f) given shapes ``alpha``."""
-        raise NotImplementedError
+        """``(a_i, b_i, a_f, b_f)``: i ~ Beta(a_i, b_i) and f ~ Beta(a_f, b_f) given shapes ``alpha``
+        (last dimension K): a = numerator sum, b = denominator sum minus numerator sum."""
+        sums = alpha @ self.mixing(alpha.dtype).T
+        return sums[..., 0], sums[..., 1] - sums[..., 0], sums[..., 2], sums[..., 3] - sums[..., 2]
 
     def mean_gates(self, alpha: Tensor) -> tuple[Tensor, Tensor]:
         """The paper's evaluation rule: G := alpha, which gives each gate's exact Beta mean."""

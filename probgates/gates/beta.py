@@ -11,11 +11,9 @@ from probgates.gates.base import GammaRatioFamily
 class BetaGates(GammaRatioFamily):
     name = "beta"
     num_gammas = 4
-
-    def gates_from_gammas(self, g):
-        g1, g2, g3, g4 = g.unbind(-1)
-        return g1 / (g1 + g2), g3 / (g3 + g4)
-
-    def marginal_concentrations(self, alpha):
-        a1, a2, a3, a4 = alpha.unbind(-1)
-        return a1, a2, a3, a4
+    MIXING = (
+        (1, 0, 0, 0),  # numerator of i: G1
+        (1, 1, 0, 0),  # denominator of i: G1 + G2
+        (0, 0, 1, 0),  # numerator of f: G3
+        (0, 0, 1, 1),  # denominator of f: G3 + G4
+    )

@@ -12,5 +12,5 @@ class CoupledGates(GateFamily):
     num_gate_inputs = 1
 
     def gates(self, z, training):
-        i = torch.sigmoid(z[..., 0])
+        i = torch.sigmoid(z[..., 0, :])
         return i, 1 - i

@@ -28,7 +28,7 @@ class G2Gates(GateFamily):
             u = torch.rand_like(z)
             logistic = torch.log(u + 1e-3) - torch.log(1 + 1e-3 - u)
             z = z + torch.bernoulli(torch.full_like(z, self.p)) * logistic
-        i, f = torch.sigmoid(z / self.t / self.temperature).unbind(-1)
+        i, f = torch.sigmoid(z / self.t / self.temperature).unbind(-2)
         return i, f
 
     def __repr__(self):

@@ -12,5 +12,5 @@ class SigmoidGates(GateFamily):
     num_gate_inputs = 2
 
     def gates(self, z, training):
-        i, f = torch.sigmoid(z).unbind(-1)
+        i, f = torch.sigmoid(z).unbind(-2)
         return i, f

@@ -8,7 +8,8 @@ One step, with C gate inputs per unit (``family.num_gate_inputs``)::
     h_t = sigmoid(z_t^o) * tanh(c_t)
 
 For Gamma-ratio families the Gammas of step t come from ``gammas``: a callable
-``gammas(t, alpha) -> G`` (the Pyro guide's sample site, or a replayed value), or one of the rules
+``gammas(t, alpha) -> G`` taking and returning component-major ``[B, K, H]`` tensors (the Pyro
+guide's sample site, or a replayed value), or one of the rules
 ``"sample"`` (pathwise draws, the training rule) and ``"mean"`` (G := alpha, the paper's
 evaluation rule, which makes each gate the exact mean of its Beta marginal).
 """
@@ -66,9 +67,22 @@ class GatedLSTMLayer(nn.Module):
         B, T, _ = x.shape
         H, C = self.hidden_size, self.family.num_gate_inputs
         family = self.family
-        gamma_family = isinstance(family, GammaRatioFamily)
         if isinstance(gammas, str) and gammas not in ("sample", "mean"):
             raise ValueError(f"gammas must be 'sample', 'mean' or a callable, got {gammas!r}")
+        if isinstance(family, GammaRatioFamily):
+            if gammas == "mean":
+                gate_step = self._mean_step
+            elif gammas == "sample":
+                gate_step = self._sample_step
+            else:
+                gate_step = self._gamma_step(gammas)
+        else:
+            training = self.training
+
+            def gate_step(t, z_gate):
+                i, f = family.gates(z_gate, training)
+                return i, f, None
+
         x_proj = F.linear(x, self.weight_ih, self.bias)
         weight_hh_t = self.weight_hh.t()
         h = c = x.new_zeros(B, H)
@@ -76,37 +90,43 @@ class GatedLSTMLayer(nn.Module):
         for t in range(T):
             z = torch.addmm(x_proj[:, t], h, weight_hh_t)
             z_gate, z_o, z_g = z.split([C * H, H, H], dim=1)
-            z_gate = z_gate.view(B, H, C)
-            if gamma_family:
-                alpha = family.concentration(z_gate)
-                if gammas == "mean":
-                    g = alpha
-                elif gammas == "sample":
-                    g = family.sample_gammas(alpha)
-                else:
-                    g = gammas(t, alpha)
-                i, f = family.gates_from_gammas(g)
-                alphas.append(alpha)
-            else:
-                i, f = family.gates(z_gate, self.training)
-            c = f * c + i * torch.tanh(z_g)
+            i, f, alpha = gate_step(t, z_gate.view(B, C, H))
+            c = torch.addcmul(f * c, i, torch.tanh(z_g))
             h = torch.sigmoid(z_o) * torch.tanh(c)
             states.append(h)
             input_gates.append(i)
             forget_gates.append(f)
+            alphas.append(alpha)
         return RecurrenceOutput(
             torch.stack(states, 1),
             torch.stack(input_gates, 1),
             torch.stack(forget_gates, 1),
-            torch.stack(alphas, 1) if alphas else None,
+            torch.stack(alphas, 1).transpose(2, 3) if alphas[0] is not None else None,
         )
+
+    # Gate computations of one step for Gamma-ratio families; ``z_gate`` is ``[B, K, H]``.
+
+    def _mean_step(self, t: int, z_gate: Tensor):
+        alpha = self.family.concentration(z_gate)
+        return (*self.family.step_gates(alpha), alpha)
+
+    def _sample_step(self, t: int, z_gate: Tensor):
+        alpha = self.family.concentration(z_gate)
+        return (*self.family.step_gates(self.family.sample_gammas(alpha)), alpha)
+
+    def _gamma_step(self, source: Callable[[int, Tensor], Tensor]):
+        def step(t: int, z_gate: Tensor):
+            alpha = self.family.concentration(z_gate)
+            return (*self.family.step_gates(source(t, alpha)), alpha)
+
+        return step
 
 
 def from_torch_lstm(lstm: nn.LSTM) -> list[GatedLSTMLayer]:
     """Sigmoid-family layers computing exactly what a single-direction ``nn.LSTM`` computes.
 
     ``nn.LSTM`` keeps its rows in the order (i, f, g, o) and two biases; the gated layer keeps
-    [i_1, f_1, ..., i_H, f_H | o | g] and one bias. The fused kernel does not expose its gates;
+    (i, f, o, g) and one bias. The fused kernel does not expose its gates;
     the converted layers do, for gate statistics and diagnostics of a trained ``"lstm"`` model.
     """
     from probgates.gates import SigmoidGates
@@ -121,7 +141,7 @@ def from_torch_lstm(lstm: nn.LSTM) -> list[GatedLSTMLayer]:
 
         def reorder(w):
             i, f, g, o = w.detach().split(H, 0)
-            return torch.cat([torch.stack([i, f], 1).reshape(2 * H, *w.shape[1:]), o, g], 0)
+            return torch.cat([i, f, o, g], 0)
 
         layer = GatedLSTMLayer(w_ih.shape[1], H, SigmoidGates())
         with torch.no_grad():

@@ -8,6 +8,7 @@ recurrence of :mod:`probgates.nn.gated_lstm` with a gate family. For Gamma-ratio
 (``beta``, ``bbeta3``, ``bbeta5``) the Gammas of every (layer, step) are a latent site
 ``gammas_{layer}_{t}`` of value shape ``[B, H * K]`` (``.to_event(1)``, inside the batch plate):
 
+  The site value is component-major: Gamma k of unit j is column ``k * H + j``;
 * the prior (model) is Gamma(alpha0, 1), alpha0 from :class:`probgates.nn.gate_prior.GatePrior`;
 * the guide is amortized: Gamma(softplus(z^gate) + 1e-3, 1) with z from the same affine map as
   the LSTM step (Song et al. 2020, Sec. 3.4);
@@ -252,9 +253,10 @@ class SequenceModel(PyroModule):
     # ------------------------------------------------------------------ Pyro model and guide
 
     def _gamma_prior_dist(self, alpha0: torch.Tensor, layer: int, batch: SequenceBatch, t: int):
-        shape = (batch.batch_size, self.hidden_size * self.family.num_gammas)
-        concentration = alpha0.expand(self.num_layers, self.hidden_size, self.family.num_gammas)[layer]
-        concentration = concentration.reshape(-1).expand(shape)
+        # alpha0 broadcasts to [layers, H, K]; the site holds [B, K * H] (component-major).
+        K = self.family.num_gammas
+        concentration = alpha0.expand(self.num_layers, self.hidden_size, K)[layer].T.reshape(-1)
+        concentration = concentration.expand(batch.batch_size, K * self.hidden_size)
         return dist.Gamma(concentration, 1.0).to_event(1).mask(batch.mask[:, t])
 
     def _record(self, outputs: list[RecurrenceOutput]) -> None:
@@ -300,10 +302,8 @@ class SequenceModel(PyroModule):
             self.head.observe(states, batch)
 
     def _replay_source(self, layer_values):
-        k = self.family.num_gammas
-
         def source(t, alpha):
-            return layer_values[t].view(alpha.shape[0], self.hidden_size, k) + GAMMA_EPS
+            return layer_values[t].view_as(alpha) + GAMMA_EPS
 
         return source
 

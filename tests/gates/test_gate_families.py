@@ -70,16 +70,33 @@ def test_bbeta5_reaches_both_signs_of_correlation_and_bbeta3_is_positive():
     assert corr(bbeta3, [1, 1, 1]) == pytest.approx(0.48, abs=0.03)
 
 
+def test_gamma_families_match_the_distribution_gate_maps():
+    from probgates.distributions import flexible_gates, olkin_liu_gates
+
+    g = torch.rand(3, 4, 5) + 0.01  # [batch, units, K]
+    for name, reference in (("bbeta5", flexible_gates), ("bbeta3", lambda g: olkin_liu_gates(g[..., :3]))):
+        family = make_family(name)
+        gk = g[..., : family.num_gammas]
+        expected = reference(gk)
+        for got in (family.gates_from_gammas(gk), family.step_gates(gk.transpose(1, 2))):
+            assert torch.allclose(got[0], expected[0]) and torch.allclose(got[1], expected[1])
+    beta = make_family("beta")
+    i, f = beta.gates_from_gammas(g[..., :4])
+    assert torch.allclose(i, g[..., 0] / (g[..., 0] + g[..., 1]))
+    assert torch.allclose(f, g[..., 2] / (g[..., 2] + g[..., 3]))
+
+
 def test_cifg_couples_the_gates():
-    i, f = make_family("cifg").gates(torch.randn(3, 4, 1), training=True)
+    i, f = make_family("cifg").gates(torch.randn(3, 1, 4), training=True)
     assert torch.allclose(i + f, torch.ones(3, 4))
 
 
 def test_g2_adds_noise_in_training_only():
     family = make_family("g2", p=0.5, t=1.0, temperature=0.9)
-    z = torch.randn(64, 8, 2)
+    z = torch.randn(64, 2, 8)  # [batch, gate inputs, units]
     i_eval, f_eval = family.gates(z, training=False)
-    assert torch.allclose(i_eval, torch.sigmoid(z[..., 0] / 0.9))
+    assert torch.allclose(i_eval, torch.sigmoid(z[:, 0] / 0.9))
+    assert torch.allclose(f_eval, torch.sigmoid(z[:, 1] / 0.9))
     assert torch.equal(family.gates(z, training=False)[0], i_eval)
     i_train, _ = family.gates(z, training=True)
     assert not torch.allclose(i_train, i_eval)
