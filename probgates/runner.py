@@ -15,6 +15,7 @@ import torch
 from probgates.data import DatasetSplits, load_dataset
 from probgates.data.word_vectors import read_word_vectors
 from probgates.infer import RunDirectory, Trainer
+from probgates.infer.run_dir import atomic_write_text
 from probgates.spec import Spec, load_spec
 from probgates.tasks import SequenceModel
 
@@ -59,14 +60,16 @@ def initialise_embedding(model: SequenceModel, data: DatasetSplits, path: str) -
 
 
 def train(spec: Spec, out: str | os.PathLike, resume: bool = False, on_epoch_end=None) -> dict:
-    """Train ``spec`` into the run directory ``out``; return the final results."""
+    """Train ``spec`` into the run directory ``out``; return the final results.
+
+    Data and model are built before anything is written, so bad input leaves no run directory.
+    """
+    data = load_data(spec)
+    model = build_model(spec, data)
     run = RunDirectory(out).create()
     if not resume:
-        from probgates.infer.run_dir import atomic_write_text
-
         atomic_write_text(run.spec, spec.to_toml())
-    data = load_data(spec)
-    trainer = Trainer(build_model(spec, data), data, spec.train, run)
+    trainer = Trainer(model, data, spec.train, run)
     trainer.fit(resume=resume, on_epoch_end=on_epoch_end)
     return trainer.final_results()
 

@@ -79,6 +79,7 @@ def test_missing_data_file_is_a_one_line_data_error(tmp_path, capsys):
     assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
     line = _one_line_error(capsys)
     assert "JSB_Chorales.mat" in line and str(tmp_path) in line
+    assert not (tmp_path / "run").exists()  # nothing written for a run that could not start
 
 
 def test_corrupt_data_file_is_a_one_line_data_error(tmp_path, capsys):

@@ -1,0 +1,135 @@
+r"""The LSTM with gate (G) and neuron (N) variables: the fused-kernel path and the reference loop.
+
+Reference §6.2, in torch's layout (``weight_ih`` is ``[4H, D]``, gate blocks i, f, g, o):
+
+.. math::
+
+    \tilde x_t = x_t \odot z^x,\quad
+    a^k_t = (W^k_x \tilde x_t + W^k_h h_{t-1}) \odot \hat z^k + b^k,\quad
+    c_t = f_t c_{t-1} + i_t g_t,\quad h_t = o_t \tanh(c_t) \odot z^h .
+
+A group variable is either one vector for the minibatch (``[n]``) or one per sequence (``[B, n]``).
+:func:`lstm_fused` folds minibatch-level variables into the weights,
+``W_x <- diag(z_gate) W_x diag(z_x)`` and ``W_h <- diag(z_gate) W_h diag(z_h)``, runs
+``torch._VF.lstm`` (the kernel behind ``nn.LSTM``) and multiplies the output states by ``z_h``;
+:func:`lstm_loop` is the step-by-step reference that also takes per-sequence variables and the hard
+sigmoid.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+GATES = ("i", "f", "g", "o")
+
+
+def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """Theano's hard sigmoid ``clip(0.2 x + 0.5, 0, 1)`` (the paper code's classification gates)."""
+    return (0.2 * x + 0.5).clamp(0.0, 1.0)
+
+
+def gate_activation(name: str):
+    return torch.sigmoid if name == "sigmoid" else hard_sigmoid
+
+
+def constant_gate_values(bias: torch.Tensor, activation: str = "sigmoid") -> torch.Tensor:
+    """``act(b)`` for every gate unit ``[4H]``: sigma (or hard sigma) for i, f, o and tanh for g."""
+    act = gate_activation(activation)
+    i, f, g, o = bias.chunk(4, -1)
+    return torch.cat([act(i), act(f), torch.tanh(g), act(o)], -1)
+
+
+def _per_row(z: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    return None if z is None else (z.unsqueeze(0) if z.dim() == 1 else z)
+
+
+def lstm_loop(
+    xproj: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias: torch.Tensor,
+    z_gate: torch.Tensor | None = None,
+    z_h: torch.Tensor | None = None,
+    activation: str = "sigmoid",
+) -> torch.Tensor:
+    """Reference recurrence. ``xproj`` ``[B, T, 4H]`` = ``(x * z_x) W_x^T`` (no bias, no z_gate).
+
+    Returns the states ``h_t`` ``[B, T, H]`` (already multiplied by ``z_h``).
+    """
+    B, T, _ = xproj.shape
+    H = weight_hh.shape[1]
+    act = gate_activation(activation)
+    z_gate, z_h = _per_row(z_gate, B), _per_row(z_h, B)
+    weight_hh_t = weight_hh.t()
+    h = c = xproj.new_zeros(B, H)
+    states = []
+    for t in range(T):
+        a = xproj[:, t] + h @ weight_hh_t
+        if z_gate is not None:
+            a = a * z_gate
+        i, f, g, o = (a + bias).chunk(4, 1)
+        c = act(f) * c + act(i) * torch.tanh(g)
+        h = act(o) * torch.tanh(c)
+        if z_h is not None:
+            h = h * z_h
+        states.append(h)
+    return torch.stack(states, 1)
+
+
+def fold_weights(
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    z_x: torch.Tensor | None = None,
+    z_gate: torch.Tensor | None = None,
+    z_h: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``diag(z_gate) W_ih diag(z_x)`` and ``diag(z_gate) W_hh diag(z_h)`` (1-D variables)."""
+    if z_x is not None:
+        weight_ih = weight_ih * z_x
+    if z_h is not None:
+        weight_hh = weight_hh * z_h
+    if z_gate is not None:
+        weight_ih = weight_ih * z_gate.unsqueeze(1)
+        weight_hh = weight_hh * z_gate.unsqueeze(1)
+    return weight_ih, weight_hh
+
+
+def lstm_fused(
+    x: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias: torch.Tensor,
+    z_x: torch.Tensor | None = None,
+    z_gate: torch.Tensor | None = None,
+    z_h: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The fused ``nn.LSTM`` kernel on ``x`` ``[B, T, D]`` with minibatch-level variables folded in.
+
+    ``z_x`` may also be per sequence (``[B, D]``): it then scales the inputs instead.
+    """
+    if z_x is not None and z_x.dim() == 2:
+        x, z_x = x * z_x.unsqueeze(1), None
+    for name, z in (("z_gate", z_gate), ("z_h", z_h)):
+        if z is not None and z.dim() != 1:
+            raise ValueError(f"the fused kernel needs one {name} per minibatch; use lstm_loop")
+    w_ih, w_hh = fold_weights(weight_ih, weight_hh, z_x, z_gate, z_h)
+    H = weight_hh.shape[1]
+    h0 = x.new_zeros(1, x.shape[0], H)
+    flat = [w_ih, w_hh, bias, torch.zeros_like(bias)]
+    out, _, _ = torch._VF.lstm(x, (h0, h0), flat, True, 1, 0.0, False, False, True)
+    return out if z_h is None else out * z_h
+
+
+def input_projection(
+    x: torch.Tensor, weight_ih: torch.Tensor, z_x: torch.Tensor | None, one_hot: bool
+) -> torch.Tensor:
+    """``(x * z_x) W_x^T`` ``[B, T, 4H]``; for one-hot token ids ``x`` ``[B, T]`` a column lookup."""
+    if one_hot:
+        proj = F.embedding(x, weight_ih.t())
+        if z_x is not None:
+            zx = z_x[x] if z_x.dim() == 1 else z_x.gather(1, x)
+            proj = proj * zx.unsqueeze(-1)
+        return proj
+    if z_x is not None:
+        x = x * (z_x if z_x.dim() == 1 else z_x.unsqueeze(1))
+    return x @ weight_ih.t()

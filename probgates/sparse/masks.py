@@ -1,0 +1,179 @@
+"""Masks, constant gates and the compression statistics, by the rules of the reference (§6.6–§6.7).
+
+1. Fold the masked group means into the masked weights (§6.7 step 2):
+   ``W_x <- diag(z_gate) W_x diag(z_x)``, ``W_h <- diag(z_gate) W_h diag(z_h)``,
+   ``W_out <- W_out diag(z_h)``, ``W_emb <- diag(z_voc) W_emb`` (torch layout, ``W_x`` is
+   ``[4H, D]``). A weight times a pruned group variable is therefore a zero weight.
+2. Units (§6.6): an input is kept iff its column of ``W_x`` has a nonzero; a hidden neuron iff it
+   has a nonzero outgoing weight (its column of ``W_h`` or of ``W_out``); a vocabulary word iff its
+   ``z_voc`` is kept (without vocabulary variables: iff its embedding row has a nonzero). A gate
+   (unit j, gate k) is non-constant iff its row of ``W_x`` or ``W_h`` has a nonzero and neuron j is
+   kept; a constant gate equals ``act(b)``.
+3. Weights attached to removed units are zeroed (rows and columns of removed inputs and neurons,
+   output columns of removed neurons, embedding rows of removed words, embedding columns of
+   removed inputs); then compression = all weights (embedding + W_x + W_h + output) / nonzero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+
+from probgates.sparse.kernels import GATES
+
+
+@dataclass(frozen=True)
+class FoldedNetwork:
+    """A dense LSTM network whose group means are folded into the weights (torch layout)."""
+
+    weight_ih: torch.Tensor  # [4H, D]
+    weight_hh: torch.Tensor  # [4H, H]
+    bias: torch.Tensor  # [4H]
+    head_weight: torch.Tensor  # [O, H]
+    head_bias: torch.Tensor  # [O]
+    embedding: torch.Tensor | None = None  # [V, E]
+    vocab_group: torch.Tensor | None = None  # [V] masked z_voc (None: no vocabulary variables)
+    input_kind: str = "frames"  # "frames" | "embedding" | "one_hot"
+    activation: str = "sigmoid"
+
+    @property
+    def hidden_size(self) -> int:
+        return self.weight_hh.shape[1]
+
+
+@torch.no_grad()
+def fold_values(values: dict, bias, head_bias, input_kind: str, activation: str) -> FoldedNetwork:
+    """Fold per-layer values ``{"embedding": {...}, "lstm": {...}, "head": {...}}`` (1-D groups)."""
+    lstm = values["lstm"]
+    z_x, z_gate, z_h = lstm.get("z_x"), lstm.get("z_gate"), lstm.get("z_h")
+    w_ih, w_hh = lstm["weight_ih"].clone(), lstm["weight_hh"].clone()
+    if z_x is not None:
+        w_ih = w_ih * z_x
+    if z_h is not None:
+        w_hh = w_hh * z_h
+    if z_gate is not None:
+        w_ih, w_hh = w_ih * z_gate.unsqueeze(1), w_hh * z_gate.unsqueeze(1)
+    head_w = values["head"]["weight"].clone()
+    if z_h is not None:
+        head_w = head_w * z_h
+    emb = vocab = None
+    if "embedding" in values:
+        emb = values["embedding"]["weight"].clone()
+        vocab = values["embedding"].get("z_voc")
+        if vocab is not None:
+            emb = emb * vocab.unsqueeze(1)
+    return FoldedNetwork(
+        w_ih,
+        w_hh,
+        bias.detach().clone(),
+        head_w,
+        head_bias.detach().clone(),
+        emb,
+        vocab,
+        input_kind,
+        activation,
+    )
+
+
+def fold_model(model) -> FoldedNetwork:
+    """The masked model (clip mode) of a :class:`~probgates.sparse.model.SparseSequenceModel`, folded."""
+    kind = "embedding" if model.embedding is not None else ("one_hot" if model.one_hot else "frames")
+    with torch.no_grad():
+        return fold_values(
+            model.masked_values(), model.lstm.bias, model.head.bias, kind, model.spec.gate_activation
+        )
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What survives: unit masks, non-constant gates and the network with removed units zeroed."""
+
+    network: FoldedNetwork
+    input_keep: torch.Tensor  # [D] bool
+    hidden_keep: torch.Tensor  # [H] bool
+    gate_nonconstant: torch.Tensor  # [4, H] bool (False for removed neurons)
+    vocab_keep: torch.Tensor | None  # [V] bool (embedding inputs only)
+
+
+@torch.no_grad()
+def find_structure(net: FoldedNetwork) -> Structure:
+    """Apply the unit rules of §6.6 to a folded network and zero the weights of removed units."""
+    H = net.hidden_size
+    w_ih, w_hh, head_w = net.weight_ih != 0, net.weight_hh != 0, net.head_weight != 0
+    input_keep = w_ih.any(0)
+    hidden_keep = w_hh.any(0) | head_w.any(0)
+    rows_nonzero = (w_ih.any(1) | w_hh.any(1)).view(4, H)
+    gate_nonconstant = rows_nonzero & hidden_keep.unsqueeze(0)
+    vocab_keep = None
+    emb = net.embedding
+    if emb is not None:
+        vocab_keep = net.vocab_group != 0 if net.vocab_group is not None else (emb != 0).any(1)
+        emb = emb * vocab_keep.unsqueeze(1) * input_keep.unsqueeze(0)
+    row_keep = hidden_keep.repeat(4).unsqueeze(1)
+    zeroed = replace(
+        net,
+        weight_ih=net.weight_ih * row_keep * input_keep,
+        weight_hh=net.weight_hh * row_keep * hidden_keep,
+        head_weight=net.head_weight * hidden_keep,
+        embedding=emb,
+    )
+    return Structure(zeroed, input_keep, hidden_keep, gate_nonconstant, vocab_keep)
+
+
+def compression_stats(structure: Structure) -> dict:
+    """The paper's statistics (§8 tables) of a :class:`Structure`."""
+    net = structure.network
+    matrices = {}
+    if net.embedding is not None:
+        matrices["embedding"] = net.embedding
+    matrices.update({"W_x": net.weight_ih, "W_h": net.weight_hh, "output": net.head_weight})
+    per_matrix = {k: {"nonzero": int((m != 0).sum()), "total": m.numel()} for k, m in matrices.items()}
+    total = sum(v["total"] for v in per_matrix.values())
+    nonzero = sum(v["nonzero"] for v in per_matrix.values())
+    hidden = int(structure.hidden_keep.sum())
+    by_type = {k: int(n) for k, n in zip(GATES, structure.gate_nonconstant.sum(1).tolist(), strict=True)}
+    gates = sum(by_type.values())
+    stats = {
+        "compression": total / nonzero if nonzero else math.inf,
+        "weights_total": total,
+        "weights_nonzero": nonzero,
+        "matrices": per_matrix,
+        "inputs_kept": int(structure.input_keep.sum()),
+        "inputs_total": structure.input_keep.numel(),
+        "hidden_kept": hidden,
+        "hidden_total": structure.hidden_keep.numel(),
+        "gates_nonconstant": gates,
+        "gates_nonconstant_by_type": by_type,
+        "gates_constant_by_type": {k: hidden - n for k, n in by_type.items()},
+        "nonconstant_fraction": gates / (4 * hidden) if hidden else 0.0,
+    }
+    if structure.vocab_keep is not None:
+        stats["vocabulary_kept"] = int(structure.vocab_keep.sum())
+        stats["vocabulary_total"] = structure.vocab_keep.numel()
+    return stats
+
+
+def format_table(stats: dict, title: str = "") -> str:
+    """A readable text table of :func:`compression_stats` (plus ``quality`` if present)."""
+    lines = [title] if title else []
+    rows = []
+    for split, metrics in stats.get("quality", {}).items():
+        rows.append((f"{split} quality", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())))
+    comp = stats["compression"]
+    rows.append(
+        ("compression", f"{comp:.1f}x ({stats['weights_total']} / {stats['weights_nonzero']} nonzero)")
+    )
+    if "vocabulary_kept" in stats:
+        rows.append(("vocabulary kept", f"{stats['vocabulary_kept']} / {stats['vocabulary_total']}"))
+    rows.append(("inputs kept", f"{stats['inputs_kept']} / {stats['inputs_total']}"))
+    rows.append(("hidden neurons kept", f"{stats['hidden_kept']} / {stats['hidden_total']}"))
+    by_type = stats["gates_nonconstant_by_type"]
+    per = ", ".join(f"{k} {v}" for k, v in by_type.items())
+    rows.append(("non-constant gates", f"{stats['gates_nonconstant']} / {4 * stats['hidden_kept']} ({per})"))
+    for name, m in stats["matrices"].items():
+        rows.append((f"nonzero {name}", f"{m['nonzero']} / {m['total']}"))
+    width = max(len(r[0]) for r in rows)
+    lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,153 @@
+"""The sparse sequence model (Bayesian framework): embedding or direct input, one sparse LSTM, a head.
+
+As a Pyro program (reference §6.5): every sparsified tensor is a global site outside the batch
+plate with the improper log-uniform prior; the guide draws the same sites from mean-field Normals.
+``TraceMeanField_ELBO`` (the trainer's ``mean_field`` ELBO) uses the registered
+``kl_divergence(Normal, LogUniform)``; the likelihood sits in
+``pyro.plate("sequences", num_data, subsample=batch.index)``, so the loss is the data NLL scaled to
+the training set plus the KL once (−ELBO; the paper code minimizes −ELBO / N).
+
+Evaluation (:meth:`evaluate`, :meth:`logits` without values) uses the "clip" mode: weights theta and
+group means mu with every element of log alpha >= threshold set to 0.
+"""
+
+from __future__ import annotations
+
+import pyro
+import torch
+from pyro.nn import PyroModule, pyro_method
+
+from probgates.data.batching import SequenceBatch
+from probgates.sparse import heads
+from probgates.sparse.layers import SparseEmbedding, SparseLinear, SparseLSTM
+from probgates.sparse.spec import SparseSpec
+
+LAYER_ORDER = ("embedding", "lstm", "head")
+
+
+class SparseSequenceModel(PyroModule):
+    """Embedding (token inputs, ``embedding_dim > 0``) or frames / one-hot tokens, a sparse LSTM, a head.
+
+    Args:
+        spec: the sparsification settings.
+        head: ``"label"`` (classification from the last real step) or ``"tokens"`` (per-step).
+        output_dim: classes (or vocabulary size).
+        input_dim: size of real-valued frames (exclusive with ``vocab_size``).
+        vocab_size: token ids in ``[0, vocab_size)``.
+    """
+
+    def __init__(
+        self,
+        spec: SparseSpec,
+        *,
+        head: str,
+        output_dim: int,
+        input_dim: int | None = None,
+        vocab_size: int | None = None,
+    ):
+        super().__init__()
+        if (input_dim is None) == (vocab_size is None):
+            raise ValueError("give exactly one of input_dim (real frames) and vocab_size (token ids)")
+        if head not in heads.SPARSE_HEADS:
+            raise ValueError(f"unknown head {head!r}; valid: {', '.join(heads.SPARSE_HEADS)}")
+        self.spec, self.head_kind, self.output_dim = spec, head, output_dim
+        self.input_dim, self.vocab_size = input_dim, vocab_size
+        self.monitor = heads.MONITOR[head]
+        self.monitor_modes = dict(heads.MONITOR_MODES)
+        bayes = spec.framework == "bayes"
+        options = dict(log_sigma_init=spec.log_sigma_init, clip=spec.clip, threshold=spec.threshold)
+        emb, rnn, out = (spec.letters(n) if bayes else frozenset() for n in LAYER_ORDER)
+        self.one_hot = vocab_size is not None and spec.embedding_dim == 0
+        self.embedding = None
+        if vocab_size is not None and not self.one_hot:
+            self.embedding = SparseEmbedding(
+                vocab_size, spec.embedding_dim, weights="W" in emb, vocab="N" in emb, **options
+            )
+        lstm_input = input_dim if vocab_size is None else (vocab_size if self.one_hot else spec.embedding_dim)
+        self.lstm = SparseLSTM(
+            lstm_input,
+            spec.hidden_size,
+            weights="W" in rnn,
+            gates="G" in rnn,
+            hidden_neurons="N" in rnn,
+            input_neurons="N" in rnn and spec.input_groups,
+            one_hot=self.one_hot,
+            activation=spec.gate_activation,
+            forget_bias=spec.forget_bias,
+            **options,
+        )
+        self.head = SparseLinear(
+            spec.hidden_size, output_dim, sparse="W" in out, lrt=spec.head_noise == "lrt", **options
+        )
+
+    @property
+    def per_sequence(self) -> bool:
+        return self.spec.group_noise == "sequence"
+
+    def layers(self) -> dict:
+        return {n: getattr(self, n) for n in LAYER_ORDER if getattr(self, n) is not None}
+
+    def num_weights(self) -> int:
+        """Weights counted by the compression rate: embedding, W_x, W_h, output (no biases, no groups)."""
+        return sum(
+            layer.weight.theta.numel()
+            if n != "lstm"
+            else layer.weight_ih.theta.numel() + layer.weight_hh.theta.numel()
+            for n, layer in self.layers().items()
+        )
+
+    # ------------------------------------------------------------------ the network
+
+    def _check_inputs(self, batch: SequenceBatch) -> None:
+        if self.vocab_size is None:
+            if batch.inputs.dim() != 3 or batch.inputs.shape[-1] != self.input_dim:
+                raise ValueError(
+                    f"expected input frames of shape [batch, time, {self.input_dim}], "
+                    f"got {tuple(batch.inputs.shape)}"
+                )
+        elif batch.inputs.dim() != 2 or batch.inputs.is_floating_point():
+            raise ValueError(f"expected token ids of shape [batch, time], got {tuple(batch.inputs.shape)}")
+
+    def logits(
+        self, batch: SequenceBatch, values: dict | None = None, loop: bool | None = None
+    ) -> torch.Tensor:
+        """Logits ``[B, T, O]`` from ``values`` (per layer, e.g. sampled) or the masked means."""
+        self._check_inputs(batch)
+        if values is None:
+            values = self.masked_values()
+        x = batch.inputs
+        if self.embedding is not None:
+            x = self.embedding(x, values["embedding"])
+        elif not self.one_hot:
+            x = x.to(self.lstm.bias.dtype)
+        states = self.lstm(x, values["lstm"], loop=loop)
+        return self.head(states, values["head"])
+
+    def masked_values(self) -> dict:
+        """Per layer, the evaluation values of its variables (clip mode)."""
+        return {n: layer.masked_values() for n, layer in self.layers().items()}
+
+    # ------------------------------------------------------------------ Pyro model and guide
+
+    def sample_values(self, batch: SequenceBatch, side: str) -> dict:
+        """Draw every site in a fixed order (model: priors, guide: posteriors)."""
+        B = batch.batch_size
+        return {
+            n: (layer.model_values if side == "model" else layer.guide_values)(B, self.per_sequence)
+            for n, layer in self.layers().items()
+        }
+
+    @pyro_method
+    def model(self, batch: SequenceBatch, num_data: int) -> None:
+        logits = self.logits(batch, self.sample_values(batch, "model"))
+        with pyro.plate("sequences", num_data, subsample=batch.index):
+            heads.observe(self.head_kind, logits, batch)
+
+    @pyro_method
+    def guide(self, batch: SequenceBatch, num_data: int) -> None:
+        self.sample_values(batch, "guide")
+
+    def evaluate(self, batch: SequenceBatch) -> dict[str, torch.Tensor]:
+        """Metric sums over ``batch`` with the masked means (no Pyro sites)."""
+        with torch.no_grad():
+            return heads.evaluate(self.head_kind, self.logits(batch), batch)

@@ -1,0 +1,119 @@
+r"""One sparsified tensor: a Pyro site with the log-uniform prior and a mean-field Normal guide.
+
+Sparse variational dropout (Molchanov et al. 2017) as used by Lobacheva et al. (2020), reference
+§2, §6.3: every element :math:`w` of the tensor has the improper prior :math:`p(w) \propto 1/|w|`
+(:class:`~probgates.distributions.LogUniform`) and the posterior :math:`q(w) = \mathcal N(\theta,
+\sigma^2)` with parameters :math:`(\theta, \log\sigma)`,
+
+.. math:: \log\alpha = 2\log\sigma - \log\theta^2 \quad\text{clipped to } [-8, 8].
+
+The guide's Normal gets the scale :math:`\sigma' = |\theta|\, e^{\log\alpha / 2}` computed from the
+*clipped* log alpha, so the KL registered for ``kl_divergence(Normal, LogUniform)`` (which
+``TraceMeanField_ELBO`` uses) sees exactly the clipped value, and the clipped region has zero
+gradient as in the reference. The loc is kept at least ``1e-8`` away from 0 (a loc of exactly 0
+would make the registered KL's gradient NaN). An element is pruned where
+:math:`\log\alpha \ge` threshold (3): the evaluation value is :math:`\theta \cdot [\log\alpha < 3]`.
+
+Weights are initialised like the baseline; group variables (``init = 1``) have mean 1. A tensor
+that is not sparsified (``sparse=False``) is a plain deterministic parameter with no site.
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.nn import PyroModule
+from torch import nn
+
+from probgates.distributions import LogUniform
+
+_TINY = 1e-8  # |loc| and |theta| floor (theta^2 floor 1e-16)
+
+
+class SparseVariable(PyroModule):
+    """A tensor of shape ``shape`` with a log-uniform prior (``sparse=True``) or a deterministic value.
+
+    Args:
+        site: the Pyro site name.
+        init: the initial theta (a tensor of the full shape).
+        sparse: True: Pyro site with prior/guide; False: deterministic parameter, never pruned.
+        log_sigma_init: initial log sigma.
+        clip: ``(low, high)`` clipping range of log alpha.
+        threshold: pruning threshold on log alpha.
+    """
+
+    def __init__(
+        self,
+        site: str,
+        init: torch.Tensor,
+        *,
+        sparse: bool = True,
+        log_sigma_init: float = -3.0,
+        clip: tuple[float, float] = (-8.0, 8.0),
+        threshold: float = 3.0,
+    ):
+        super().__init__()
+        self.site, self.sparse, self.clip, self.threshold = site, sparse, clip, threshold
+        self.theta = nn.Parameter(init.clone())
+        self.log_sigma = nn.Parameter(torch.full_like(init, log_sigma_init)) if sparse else None
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.theta.shape
+
+    def log_alpha(self) -> torch.Tensor:
+        """Clipped :math:`\\log\\alpha = 2\\log\\sigma - \\log\\theta^2` (sparse tensors only)."""
+        log_theta2 = self.theta.square().clamp_min(_TINY**2).log()
+        return (2.0 * self.log_sigma - log_theta2).clamp(*self.clip)
+
+    def keep_mask(self) -> torch.Tensor:
+        """Bool mask of elements kept (log alpha < threshold); all True when not sparse."""
+        if not self.sparse:
+            return torch.ones(self.shape, dtype=torch.bool, device=self.theta.device)
+        return self.log_alpha() < self.threshold
+
+    def masked_mean(self) -> torch.Tensor:
+        """The evaluation value: theta with pruned elements set to 0 (the paper's "clip" mode)."""
+        if not self.sparse:
+            return self.theta
+        return torch.where(self.keep_mask(), self.theta, torch.zeros_like(self.theta))
+
+    # ------------------------------------------------------------------ Pyro
+
+    def posterior(self, copies: int | None = None) -> dist.Distribution:
+        """q: ``Normal(theta, sigma')`` with the clipped log alpha; ``copies`` independent draws."""
+        log_theta2 = self.theta.square().clamp_min(_TINY**2).log()
+        log_alpha = (2.0 * self.log_sigma - log_theta2).clamp(*self.clip)
+        scale = (0.5 * (log_alpha + log_theta2)).exp()
+        tiny = torch.where(self.theta < 0, -_TINY, _TINY).to(self.theta.dtype)
+        loc = torch.where(self.theta.abs() < _TINY, tiny, self.theta)
+        q = dist.Normal(loc, scale)
+        if copies is not None:
+            q = q.expand((copies, *self.shape))
+        return q.to_event(q.batch_shape.__len__())
+
+    def prior(self, copies: int | None = None) -> dist.Distribution:
+        shape = self.shape if copies is None else (copies, *self.shape)
+        return LogUniform().expand(shape).to_event(len(shape))
+
+    def _site(self, fn, copies: int | None):
+        if copies is None:
+            return pyro.sample(self.site, fn)
+        # ``copies`` independent draws of the same global posterior (one per sequence): scale 1/copies
+        # so the sum of their KLs counts the KL of this one global variable exactly once.
+        with poutine.scale(scale=1.0 / copies):
+            return pyro.sample(self.site, fn)
+
+    def model_sample(self, copies: int | None = None) -> torch.Tensor:
+        """Model side: the log-uniform prior site (its value comes from the guide under replay)."""
+        if not self.sparse:
+            return self.theta
+        return self._site(self.prior(copies), copies)
+
+    def guide_sample(self, copies: int | None = None) -> torch.Tensor:
+        """Guide side: the Normal site (``copies`` draws shaped ``[copies, *shape]``)."""
+        if not self.sparse:
+            return self.theta
+        return self._site(self.posterior(copies), copies)
