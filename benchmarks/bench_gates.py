@@ -68,7 +68,7 @@ def run(repeats: int = 15, threads: int = 1):
     trainer = Trainer(model, data, TrainConfig(batch_size=BATCH, progress=False))
 
     def svi_step():
-        trainer._step(batch, 1.0)
+        trainer.update(batch, 1.0)
 
     loop = LoopLSTM()
     loop_optim = torch.optim.Adam(loop.parameters(), lr=1e-3)

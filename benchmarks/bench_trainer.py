@@ -34,7 +34,7 @@ def run(repeats: int = 15, threads: int = 1):
     trainer = Trainer(model, data, TrainConfig(batch_size=BATCH, progress=False))
 
     def pyro_step():
-        trainer._step(batch, 1.0)
+        trainer.update(batch, 1.0)
 
     lstm, head = nn.LSTM(INPUT, HIDDEN, batch_first=True), nn.Linear(HIDDEN, INPUT)
     optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=1e-3)

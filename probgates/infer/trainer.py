@@ -213,7 +213,8 @@ class Trainer:
     def _position(self) -> str:
         return f"epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1} (update {self.step + 1})"
 
-    def _step(self, batch, kl_weight: float) -> float:
+    def update(self, batch, kl_weight: float) -> float:
+        """One SVI update on ``batch`` with KL weight ``kl_weight``; returns the loss (-ELBO estimate)."""
         num_data = len(self.data.train)
         model = scale_latents(self.module.model, kl_weight)
         guide = scale_latents(self.module.guide, kl_weight)
@@ -305,7 +306,7 @@ class Trainer:
         bar = tqdm(
             total=num_batches,
             initial=self.batch_in_epoch,
-            disable=not cfg.progress,
+            disable=True if not cfg.progress else None,  # None: only on a terminal
             leave=False,
             desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
             unit="batch",
@@ -317,7 +318,7 @@ class Trainer:
             if b < self.batch_in_epoch:
                 continue
             kl_weight = cfg.kl(self.epoch + b / num_batches)
-            loss = self._step(batch, kl_weight)
+            loss = self.update(batch, kl_weight)
             self.step += 1
             self.batch_in_epoch = b + 1
             parts = self.elbo.last_parts
