@@ -1,4 +1,4 @@
-"""The ``probgates`` command: train, evaluate, demo.
+"""The ``probgates`` command: train, evaluate, demo, diagnose, compress, priors.
 
 Bad input (a spec, an override, a data file) ends with one line on stderr naming the file or
 key and exit status 2 (set ``PROBGATES_DEBUG=1`` for the traceback); a training failure
@@ -84,6 +84,44 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from probgates.diagnostics import diagnose_run
+
+    index = diagnose_run(
+        args.run_dir,
+        num_samples=args.samples,
+        split=args.split,
+        sequences=args.sequences,
+        max_time=args.max_time,
+        baseline=args.baseline,
+        progress=not args.no_progress,
+    )
+    print(f"posterior: {Path(args.run_dir) / 'posterior.nc'}")
+    print(f"report: {index}")
+    return 0
+
+
+def cmd_compress(args) -> int:
+    from probgates.sparse.compress import compress_run
+
+    stats = compress_run(args.run_dir, weights=args.weights)
+    out = Path(args.run_dir) / "compressed"
+    print((out / "compression.txt").read_text().rstrip())
+    print(f"compressed models and tables: {out}  (compression.json, compression.txt, *.pt)")
+    return 0 if stats else 1
+
+
+def cmd_priors(args) -> int:
+    from probgates.diagnostics import format_summary, prior_report
+
+    spec = load_spec(args.spec, args.set)
+    out = Path(args.out) if args.out else Path("runs") / f"{spec.name}-prior"
+    index = prior_report(spec, out, num_draws=args.draws, num_units=args.units)
+    print(format_summary(json.loads((out / "summary.json").read_text())))
+    print(f"report: {index}")
+    return 0
+
+
 DEMO_SPECS = ("demo_lstm", "demo_bbeta5")
 
 
@@ -149,6 +187,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("diagnose", help="posterior samples (posterior.nc) and an HTML report of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--samples", type=int, default=100, help="posterior draws (default 100)")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--sequences", type=int, default=4, help="sequences whose gates are kept (default 4)")
+    p.add_argument("--max-time", type=int, default=50, help="time steps kept per sequence (default 50)")
+    p.add_argument("--baseline", help="a sigmoid/lstm run on the same data to compare gates with")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_diagnose)
+
+    p = sub.add_parser(
+        "compress", help="masks, compression table and smaller exported models of a sparse run"
+    )
+    p.add_argument("run_dir")
+    p.add_argument(
+        "--weights",
+        default="checkpoint",
+        choices=["checkpoint", "best"],
+        help="final weights (default, as the paper reports) or the best-validation ones",
+    )
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("priors", help="what a spec's gate prior implies: i, f, their correlation, memory")
+    p.add_argument("spec")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec value")
+    p.add_argument("--out", help="report folder (default: runs/NAME-prior)")
+    p.add_argument("--draws", type=int, default=20000, help="prior draws (default 20000)")
+    p.add_argument("--units", type=int, default=100, help="simulated units for hierarchical priors")
+    p.set_defaults(func=cmd_priors)
     return parser
 
 

@@ -16,6 +16,7 @@ from probgates.data import DatasetSplits, load_dataset
 from probgates.data.word_vectors import read_word_vectors
 from probgates.infer import RunDirectory, Trainer
 from probgates.infer.run_dir import atomic_write_text
+from probgates.sparse.builder import build_sparse_model
 from probgates.spec import Spec, load_spec
 from probgates.tasks import SequenceModel
 
@@ -24,10 +25,14 @@ def load_data(spec: Spec) -> DatasetSplits:
     return load_dataset(spec.data.name, spec.data.root or None, **spec.data.options)
 
 
-def build_model(spec: Spec, data: DatasetSplits) -> SequenceModel:
-    """The model of ``spec.model`` sized for ``data`` (parameters initialised from ``train.seed``)."""
+def build_model(spec: Spec, data: DatasetSplits):
+    """The model of ``spec.model`` sized for ``data`` (parameters initialised from ``train.seed``):
+    a structured-sparsification model when ``[model.sparse]`` is given, else a gated
+    :class:`SequenceModel`."""
     pyro.set_rng_seed(spec.train.seed)
     m = spec.model
+    if m.sparse is not None:
+        return build_sparse_model(m.sparse, data)
     options = dict(
         num_layers=m.num_layers,
         dropout=m.dropout,

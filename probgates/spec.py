@@ -25,6 +25,7 @@ from pathlib import Path
 from probgates.gates import make_family
 from probgates.infer.trainer import TrainConfig
 from probgates.priors import GammaGatePrior
+from probgates.sparse.spec import SparseSpec
 from probgates.tasks.sequence_model import EVAL_RULES, MODEL_FAMILIES
 
 
@@ -76,6 +77,9 @@ class ModelSpec:
         eval_rule: ``"mean"`` (G := alpha, the paper's rule) or ``"sample"``.
         eval_samples: predictive draws averaged under the ``"sample"`` rule.
         g2: settings of the ``g2`` family.
+        sparse: a structured-sparsification model (``[model.sparse]``, see
+            :class:`probgates.sparse.spec.SparseSpec`); when given it replaces the gated model and
+            the other model keys are ignored.
     """
 
     family: str = "lstm"
@@ -89,6 +93,7 @@ class ModelSpec:
     eval_rule: str = "mean"
     eval_samples: int = 10
     g2: G2Options = field(default_factory=G2Options)
+    sparse: SparseSpec | None = None
 
     def __post_init__(self):
         if self.family not in MODEL_FAMILIES:

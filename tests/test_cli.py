@@ -132,3 +132,68 @@ def test_word_vectors_initialise_the_embedding(tmp_path):
     weight = dict(model.named_parameters())["embedding.weight"]
     assert torch.equal(weight[2].detach(), torch.tensor([1.0, 2.0, 3.0], dtype=weight.dtype))
     assert torch.equal(weight[3].detach(), torch.tensor([4.0, 5.0, 6.0], dtype=weight.dtype))
+
+
+def test_priors_command_summarises_a_spec_prior(tmp_path, capsys):
+    spec = tmp_path / "open.toml"
+    spec.write_text(
+        'name = "open"\n[model]\nfamily = "bbeta5"\n'
+        'prior = { kind = "fixed", concentration = [1.0, 20.0, 0.05, 20.0, 0.05] }\n'
+    )
+    assert main(["priors", str(spec), "--out", str(tmp_path / "prior"), "--draws", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and (tmp_path / "prior" / "index.html").exists()
+    summary = json.loads((tmp_path / "prior" / "summary.json").read_text())
+    assert summary["f"]["median"] > 0.95
+
+
+def test_priors_command_rejects_deterministic_gates(tmp_path, capsys):
+    spec = tmp_path / "lstm.toml"
+    spec.write_text('[model]\nfamily = "lstm"\n')
+    assert main(["priors", str(spec), "--out", str(tmp_path / "p")]) == 2
+    _one_line_error(capsys)
+
+
+def test_diagnose_command_writes_posterior_and_report(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(_spec(tmp_path, "bbeta5")), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", str(out), "--samples", "5", "--sequences", "2", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert (out / "posterior.nc").exists() and (out / "report" / "index.html").exists()
+    assert "report:" in printed
+
+
+SPARSE_SPEC = """
+name = "sparse-cli"
+[data]
+name = "sparse_signal"
+options = { num_sequences = 120, seq_len = 6, num_features = 8, num_relevant = 2, seed = 1 }
+[model.sparse]
+variant = "W+G+N"
+hidden_size = 6
+embedding_dim = 0
+[train]
+epochs = 2
+batch_size = 16
+lr = 0.01
+progress = false
+"""
+
+
+def test_sparse_spec_trains_through_the_cli_and_compresses(tmp_path, capsys):
+    spec = tmp_path / "sparse.toml"
+    spec.write_text(SPARSE_SPEC)
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(out)]) == 0
+    assert main(["compress", str(out)]) == 0
+    assert (out / "compressed" / "compression.json").exists()
+    assert "compressed models and tables" in capsys.readouterr().out
+
+
+def test_compress_of_a_run_without_sparse_layers_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(_spec(tmp_path)), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["compress", str(out)]) == 2
+    assert "no sparse layers" in _one_line_error(capsys)

@@ -30,7 +30,8 @@ indices of the chosen sequences; ``time`` = 0..T-1; ``gate`` = ["i", "f"]; ``uni
 the non-index coordinates ``frame_sequence`` and ``frame_time``; ``label`` = 0..K-1 (e.g. piano
 key, MIDI note = label + 21); ``epoch`` = the epoch numbers.
 
-* ``gates`` holds i_t and f_t of every gated layer; padded steps are NaN.
+* ``gates`` holds i_t and f_t of every gated layer (float32 rounded to 12 significant bits, a
+  relative error below 1.3e-4, which lets the file compress); padded steps are NaN.
 * ``gamma_shape``: under the posterior, the amortized guide's Gamma shapes alpha_t averaged over
   the real steps of the chosen sequences (one value per draw, layer, unit and component); under
   the prior, alpha0 (constant for a fixed or learned prior, hyperprior draws for a hierarchical
@@ -38,11 +39,14 @@ key, MIDI note = label + 21); ``epoch`` = the epoch numbers.
 * Deterministic families (``lstm``, ``sigmoid``, ``cifg``, ``g2``) have no latent variable: their
   posterior holds one draw (the network) and the tree has no ``prior`` groups.
 
-**Extension point for sparse models.** ``extra_sites`` maps any further Pyro site of the model or
-guide trace to the names of its dims after (chain, draw), e.g.
-``{"log_alpha_hidden_0": ("unit",), "mask_gates_0": ("gate", "unit")}``; each is stored in the
-posterior as drawn. Sparse models (``probgates.sparse``, not present when this was written)
-plug in their log alpha and mask sites through it.
+**Sparse models** (:mod:`probgates.sparse`) get their own tree, documented in
+:mod:`probgates.diagnostics.sparsity`: posterior draws of the group variables, the same
+predictive, observed, log-likelihood, constant-data and sample-stats groups, and a ``sparsity``
+group with log alpha, keep masks and the gate/neuron structure.
+
+**Extension point.** ``extra_sites`` maps any further Pyro site of the model or guide trace to the
+names of its dims after (chain, draw), e.g. ``{"gammas_0_0": ("sequence", "flat")}``; each is
+stored in the posterior as drawn.
 """
 
 from __future__ import annotations
@@ -58,8 +62,11 @@ import xarray as xr
 from probgates.data.batching import DatasetSplits, SequenceBatch
 from probgates.diagnostics.sampling import Draws, crop_batch, draw_posterior, draw_prior
 from probgates.tasks import SequenceModel
+from probgates.tasks.heads import FramesHead
 
 SAMPLE_DIMS = ("chain", "draw")
+#: Significant bits kept of the stored gate values (relative error below 1.3e-4).
+GATE_MANTISSA_BITS = 12
 GATE_NAMES = ("i", "f")
 GROUPS = (
     "posterior",
@@ -100,7 +107,9 @@ def choose_sequences(data: DatasetSplits, split: str, sequences: int | Sequence[
     chosen = [int(i) for i in sequences]
     bad = [i for i in chosen if not 0 <= i < len(part)]
     if not chosen or bad:
-        raise ValueError(f"sequence indices {bad or chosen} are out of range for the {split} split ({len(part)})")
+        raise ValueError(
+            f"sequence indices {bad or chosen} are out of range for the {split} split ({len(part)})"
+        )
     return chosen
 
 
@@ -124,8 +133,20 @@ def _obs_coords(batch: SequenceBatch, obs_shape: tuple[int, ...]) -> dict:
     return coords
 
 
+def reduce_precision(values: np.ndarray, mantissa_bits: int = GATE_MANTISSA_BITS) -> np.ndarray:
+    """float32 values rounded to ``mantissa_bits`` significant bits (relative error below
+    2^-(bits+1)); the zeroed low bits make zlib compress the file several times better."""
+    out = np.array(values, dtype=np.float32)
+    drop = 23 - mantissa_bits
+    bits = out.view(np.uint32)
+    finite = np.isfinite(out)
+    rounded = (bits + np.uint32(1 << (drop - 1))) & np.uint32((0xFFFFFFFF >> drop) << drop)
+    bits[finite] = rounded[finite]
+    return out
+
+
 def _gate_dataset(draws: Draws, coords: dict, mask: np.ndarray, hyper_name: str) -> xr.Dataset:
-    gates = draws.gates.astype(np.float32)  # [S, L, B, T, 2, H]
+    gates = reduce_precision(draws.gates)  # [S, L, B, T, 2, H]
     gates = np.where(mask[None, None, :, :, None, None], gates, np.nan)
     variables = {
         "gates": (
@@ -162,11 +183,13 @@ def _history(metrics: Sequence[Mapping]) -> xr.Dataset | None:
                 if key not in keys:
                     keys.append(key)
     epochs = np.array([int(r["epoch"]) for r in records])
-    variables = {
-        key: ("epoch", np.array([float(r.get(key, np.nan)) for r in records])) for key in keys
-    }
+    variables = {key: ("epoch", np.array([float(r.get(key, np.nan)) for r in records])) for key in keys}
     if "train_loss" in variables:
-        variables["elbo"] = ("epoch", -variables["train_loss"][1], {"long_name": "ELBO per training sequence"})
+        variables["elbo"] = (
+            "epoch",
+            -variables["train_loss"][1],
+            {"long_name": "ELBO per training sequence"},
+        )
     dataset = xr.Dataset(variables, coords={"epoch": epochs})
     for key, text in (
         ("train_loss", "-ELBO per training sequence (= train_nll + train_kl)"),
@@ -228,9 +251,13 @@ def build_datatree(
         observed = batch.targets
         obs_coords["sequence"] = coords["sequence"]
     observed = observed.cpu().numpy()
+    if isinstance(module.head, FramesHead):
+        observed = observed.astype(np.int8)  # 0/1 piano-roll labels
     groups["observed_data"] = xr.Dataset({"obs": (obs_dims, observed)}, coords=obs_coords)
     groups["posterior_predictive"] = with_draws(
-        xr.Dataset({"obs": (SAMPLE_DIMS + obs_dims, posterior.predictive[None].astype(observed.dtype))}, obs_coords),
+        xr.Dataset(
+            {"obs": (SAMPLE_DIMS + obs_dims, posterior.predictive[None].astype(observed.dtype))}, obs_coords
+        ),
         len(posterior.predictive),
     )
     ll_dims = SAMPLE_DIMS + obs_dims[:1]
@@ -245,7 +272,9 @@ def build_datatree(
     if prior is not None and module.has_latent_gates:
         groups["prior"] = with_draws(_gate_dataset(prior, coords, mask, HYPER_SITE), len(prior.gates))
         groups["prior_predictive"] = with_draws(
-            xr.Dataset({"obs": (SAMPLE_DIMS + obs_dims, prior.predictive[None].astype(observed.dtype))}, obs_coords),
+            xr.Dataset(
+                {"obs": (SAMPLE_DIMS + obs_dims, prior.predictive[None].astype(observed.dtype))}, obs_coords
+            ),
             len(prior.predictive),
         )
     groups["constant_data"] = xr.Dataset(
@@ -284,20 +313,22 @@ def to_datatree(
     num_prior_samples: int | None = None,
     split: str = "test",
     sequences: int | Sequence[int] = 4,
-    max_time: int | None = 100,
+    max_time: int | None = 50,
     metrics: Sequence[Mapping] | None = None,
     extra_sites: Mapping[str, Sequence[str]] | None = None,
     seed: int = 0,
     progress: bool = False,
+    attrs: Mapping | None = None,
 ) -> xr.DataTree:
     """Posterior and prior draws of a trained model over a few sequences, as an ``xarray.DataTree``.
 
     Args:
         source: a trained :class:`~probgates.tasks.SequenceModel` (it holds both the Pyro model and
-            the amortized guide), or a run directory (its best weights, data and metrics are loaded).
+            the amortized guide), a sparse model of :mod:`probgates.sparse`, or a run directory
+            (its best weights, data and metrics are loaded; sparse runs too).
         data: the dataset splits (not needed with a run directory).
         num_samples: S, posterior draws (``draw`` = 0..S-1, ``chain`` = 1).
-        num_prior_samples: prior draws (default S).
+        num_prior_samples: prior draws (default min(S, 50)).
         split: the split the sequences come from.
         sequences: how many sequences (the first ones of the split) or their indices.
         max_time: keep at most this many steps of sequences with per-step targets (None: all).
@@ -306,21 +337,25 @@ def to_datatree(
         extra_sites: further Pyro sites for the posterior, name -> dims (see module docstring).
         seed: seeds the draws.
         progress: show a progress bar while sampling.
+        attrs: extra attributes of the tree's root.
 
     Returns: the tree documented in the module docstring.
+
+    Several models in one process: PyroModule takes a parameter's value from Pyro's global param
+    store when the store holds one under the same name, and models of one class share names; run
+    each model's calls inside its own ``pyro.get_param_store().scope()`` (as :func:`diagnose_run` does).
     """
     import pyro
 
-    attrs = {"split": split}
+    attrs = {"split": split, **(attrs or {})}
     if isinstance(source, str | os.PathLike):
-        from probgates.infer import RunDirectory
-        from probgates.runner import load_run
+        from probgates.diagnostics.runs import load_for_diagnostics
 
-        spec, data, trainer = load_run(source)
-        module = trainer.module
+        run = load_for_diagnostics(source)
+        module, data = run.module, run.data
         if metrics is None:
-            metrics = RunDirectory(source).read_metrics()
-        attrs.update({"run_dir": str(Path(source)), "spec_name": spec.name})
+            metrics = run.metrics
+        attrs.update({"run_dir": str(Path(source)), "spec_name": run.name})
     else:
         module = source
         if data is None:
@@ -331,27 +366,50 @@ def to_datatree(
     batch = batch.to(dtype=dtype)
     num_data = len(data.train)
     pyro.set_rng_seed(seed)
+    from probgates.diagnostics.sparsity import is_sparse_model, sparse_datatree
+
+    if is_sparse_model(module):
+        if extra_sites:
+            raise ValueError("extra_sites is not supported for sparse models (their group sites are stored)")
+        return sparse_datatree(
+            module, batch, num_data, num_samples, metrics=metrics or (), progress=progress, attrs=attrs
+        )
     posterior = draw_posterior(
         module, batch, num_data, num_samples, extra_sites=tuple(extra_sites or ()), progress=progress
     )
     prior = None
     if module.has_latent_gates:
-        prior = draw_prior(module, batch, num_data, num_prior_samples or num_samples, progress=progress)
+        prior = draw_prior(
+            module, batch, num_data, num_prior_samples or min(num_samples, 50), progress=progress
+        )
     return build_datatree(
         module, batch, posterior, prior, metrics=metrics or (), extra_sites=extra_sites, attrs=attrs
     )
 
 
 def save_datatree(tree: xr.DataTree, path: str | os.PathLike, engine: str | None = None) -> Path:
-    """Write ``tree`` to a netCDF file through a temporary file and an atomic rename."""
+    """Write ``tree`` to a netCDF file (zlib-compressed variables) through a temporary file and an
+    atomic rename. ``engine``: ``"netcdf4"`` or ``"h5netcdf"`` (default: whichever xarray finds)."""
     import tempfile
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    encoding = {
+        node.path: {
+            name: {"zlib": True, "complevel": 4}
+            for name, var in node.dataset.data_vars.items()
+            if var.dtype.kind in "fiub" and var.ndim > 0
+        }
+        for node in tree.subtree
+        if node.has_data
+    }
     try:
-        tree.to_netcdf(tmp, engine=engine)
+        tree.to_netcdf(tmp, engine=engine, encoding=encoding)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -43,7 +43,9 @@ def unit_correlation(gate: xr.DataArray) -> xr.DataArray:
             ok = np.isfinite(a) & np.isfinite(b)
             if ok.sum() > 2 and a[ok].std() > 0 and b[ok].std() > 0:
                 out[layer, unit] = np.corrcoef(a[ok], b[ok])[0, 1]
-    return xr.DataArray(out, dims=("layer", "unit"), coords={"layer": i.layer, "unit": i.unit}, name="corr_if")
+    return xr.DataArray(
+        out, dims=("layer", "unit"), coords={"layer": i.layer, "unit": i.unit}, name="corr_if"
+    )
 
 
 def correlation(i: np.ndarray, f: np.ndarray) -> float:

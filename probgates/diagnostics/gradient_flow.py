@@ -26,8 +26,26 @@ from torch.nn import functional as F
 
 from probgates.data.batching import SequenceBatch
 from probgates.gates import GammaRatioFamily
-from probgates.nn.gated_lstm import GatedLSTMLayer, GammaSource, from_torch_lstm
+from probgates.nn.gated_lstm import GammaSource, GatedLSTMLayer, from_torch_lstm
 from probgates.tasks import SequenceModel
+
+
+def _gate_step(layer: GatedLSTMLayer, gammas: GammaSource):
+    """The layer's own per-step gate computation ``(t, z_gate [B, C, H]) -> (i, f, alpha)``."""
+    family = layer.family
+    if isinstance(family, GammaRatioFamily):
+        if gammas == "mean":
+            return layer._mean_step
+        if gammas == "sample":
+            return layer._sample_step
+        return layer._gamma_step(gammas)
+    training = layer.training
+
+    def step(t, z_gate):
+        i, f = family.gates(z_gate, training)
+        return i, f, None
+
+    return step
 
 
 def recurrence_with_cells(
@@ -35,12 +53,13 @@ def recurrence_with_cells(
 ) -> tuple[Tensor, list[Tensor]]:
     """Hidden states ``[B, T, H]`` and the list of cell states c_t (each ``[B, H]``, grads retained).
 
-    The same arithmetic as ``GatedLSTMLayer.forward`` (Gamma rules ``"mean"``, ``"sample"`` or a
-    callable ``(t, alpha) -> G``); deterministic families use the layer's training flag as it does.
+    The arithmetic of ``GatedLSTMLayer.forward`` with the layer's own gate step (Gamma rules
+    ``"mean"``, ``"sample"`` or a callable ``(t, alpha) -> G``); deterministic families use the
+    layer's training flag as it does.
     """
     B, T, _ = x.shape
     H, C = layer.hidden_size, layer.family.num_gate_inputs
-    family = layer.family
+    gate_step = _gate_step(layer, gammas)
     x_proj = F.linear(x, layer.weight_ih, layer.bias)
     weight_hh_t = layer.weight_hh.t()
     h = c = x.new_zeros(B, H)
@@ -48,19 +67,8 @@ def recurrence_with_cells(
     for t in range(T):
         z = torch.addmm(x_proj[:, t], h, weight_hh_t)
         z_gate, z_o, z_g = z.split([C * H, H, H], dim=1)
-        z_gate = z_gate.view(B, H, C)
-        if isinstance(family, GammaRatioFamily):
-            alpha = family.concentration(z_gate)
-            if gammas == "mean":
-                g = alpha
-            elif gammas == "sample":
-                g = family.sample_gammas(alpha)
-            else:
-                g = gammas(t, alpha)
-            i, f = family.gates_from_gammas(g)
-        else:
-            i, f = family.gates(z_gate, layer.training)
-        c = f * c + i * torch.tanh(z_g)
+        i, f, _ = gate_step(t, z_gate.view(B, C, H))
+        c = torch.addcmul(f * c, i, torch.tanh(z_g))
         if c.requires_grad:
             c.retain_grad()
         h = torch.sigmoid(z_o) * torch.tanh(c)
@@ -95,7 +103,9 @@ class GradientFlow:
             "grad_c_middle": float(top[T // 2]),
             "grad_c_last": last,
             "ratio_first_last": first / last if last > 0 else float("nan"),
-            "log10_ratio_first_last": float(np.log10(first / last)) if first > 0 and last > 0 else float("nan"),
+            "log10_ratio_first_last": float(np.log10(first / last))
+            if first > 0 and last > 0
+            else float("nan"),
         }
 
 

@@ -102,6 +102,11 @@ def _gates(outputs) -> torch.Tensor:
     return torch.stack([torch.stack([o.input_gate, o.forget_gate], 2) for o in outputs])
 
 
+def _recorded_gates(trace, num_layers: int) -> np.ndarray:
+    """The ``gates_{layer}`` deterministic sites of a model trace, stacked: ``[L, B, T, 2, H]``."""
+    return _numpy(torch.stack([trace.nodes[f"gates_{layer}"]["value"] for layer in range(num_layers)]))
+
+
 def _numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy()
 
@@ -156,13 +161,7 @@ def draw_posterior(
                 predictive.append(_numpy(observed_points(batch, obs["value"])))
                 log_lik.append(_numpy(pointwise_log_likelihood(obs["fn"], batch)))
                 if latent:
-                    gates.append(
-                        _numpy(
-                            torch.stack(
-                                [model_trace.nodes[f"gates_{layer}"]["value"] for layer in range(module.num_layers)]
-                            )
-                        )
-                    )
+                    gates.append(_recorded_gates(model_trace, module.num_layers))
                     shapes.append(_numpy(_gamma_shape_mean(model_trace, module, batch)))
                     if HYPER_SITE in guide_trace.nodes:
                         hyper.append(_numpy(guide_trace.nodes[HYPER_SITE]["value"]))
@@ -203,13 +202,7 @@ def draw_prior(
                 trace = poutine.trace(poutine.uncondition(module.model)).get_trace(batch, num_data)
                 predictive.append(_numpy(observed_points(batch, trace.nodes[OBS_SITE]["value"])))
                 if latent:
-                    gates.append(
-                        _numpy(
-                            torch.stack(
-                                [trace.nodes[f"gates_{layer}"]["value"] for layer in range(module.num_layers)]
-                            )
-                        )
-                    )
+                    gates.append(_recorded_gates(trace, module.num_layers))
                     prior = module.gamma_prior
                     alpha0 = trace.nodes[HYPER_SITE]["value"] if prior.latent else prior.model()
                     shapes.append(_numpy(alpha0.expand(prior.shape)))

@@ -2,7 +2,7 @@
 
 * :func:`to_torch_lstm`: a plain ``torch.nn.LSTM`` (with ``nn.Embedding`` and ``nn.Linear``) whose
   removed inputs and hidden neurons are physically deleted and whose group means are folded in;
-  constant gates keep zero weight rows, so they output ``act(b)``.
+  constant gates keep zero weight rows, so they output ``act(b)``. Sigmoid gates only.
 * :class:`CompactLSTM`: computes only the preactivation rows of non-constant gates and uses the
   constants ``act(b)`` for the others (with token inputs the input projection becomes a table
   lookup ``[V, n_nonconstant]``).
@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune
 
-from probgates.sparse.kernels import constant_gate_values, gate_activation
+from probgates.sparse.kernels import gate_activation
 from probgates.sparse.masks import Structure
 
 
@@ -60,6 +60,14 @@ class DenseSequenceNet(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.head(self.lstm(self.lstm_inputs(inputs))[0])
+
+
+def _check_sigmoid(structure: Structure, what: str) -> None:
+    if structure.network.activation != "sigmoid":
+        raise ValueError(
+            f"{what}: torch.nn.LSTM has sigmoid gates but the model uses {structure.network.activation!r}; "
+            "use the compact export (to_compact)"
+        )
 
 
 def _lstm(weight_ih, weight_hh, bias) -> nn.LSTM:
@@ -108,6 +116,7 @@ def _reduced(structure: Structure):
 @torch.no_grad()
 def to_torch_lstm(structure: Structure) -> DenseSequenceNet:
     """A plain ``nn.LSTM`` model of the reduced size (removed inputs/neurons deleted, groups folded)."""
+    _check_sigmoid(structure, "to_torch_lstm")
     net = structure.network
     inputs, _, _, w_ih, w_hh, b, head_w = _reduced(structure)
     embedding, index = None, None
@@ -127,6 +136,7 @@ def to_torch_lstm(structure: Structure) -> DenseSequenceNet:
 @torch.no_grad()
 def to_pruned(structure: Structure) -> DenseSequenceNet:
     """The original shapes with ``torch.nn.utils.prune`` masks (zero where the weight is removed)."""
+    _check_sigmoid(structure, "to_pruned")
     net = structure.network
     lstm = _lstm(net.weight_ih, net.weight_hh, net.bias)
     head = _linear(net.head_weight, net.head_bias)
@@ -142,9 +152,11 @@ def to_pruned(structure: Structure) -> DenseSequenceNet:
 class CompactLSTM(nn.Module):
     """Inference module that skips the weight rows of constant gates (they output ``act(b)``).
 
-    Holds, for the kept neurons only: the non-constant preactivation rows of ``W_x`` and ``W_h``
-    (ordered i, f, g, o), their biases, the constant gate values, and the head. With token inputs
-    the embedding and ``W_x`` are multiplied once into a lookup table ``[V, n_nonconstant]``.
+    Holds, for the kept neurons only: the non-constant preactivation rows of ``W_x`` and ``W_h``,
+    their biases and the head. Each step computes ``x_t W_x'^T + h W_h'^T`` for the non-constant
+    rows only and writes it into a copy of the bias vector, whose constant entries then activate to
+    ``act(b)``. With token inputs the embedding and ``W_x`` are multiplied once into a lookup table
+    ``[V, n_nonconstant]``.
     """
 
     def __init__(self, structure: Structure):
@@ -155,10 +167,8 @@ class CompactLSTM(nn.Module):
         nonconst = structure.gate_nonconstant[:, neurons].reshape(-1)  # [4 Hr], gate-major
         nc = nonconst.nonzero().flatten()
         self.kind, self.activation, self.hidden = net.input_kind, net.activation, Hr
-        self.sizes = [int(n) for n in nonconst.view(4, Hr).sum(1)]
-        # per gate type: positions (within the Hr neurons) of the non-constant gates
-        self.positions = [nonconst.view(4, Hr)[k].nonzero().flatten() for k in range(4)]
-        self.register_buffer("const", constant_gate_values(b, net.activation).view(4, Hr))
+        self.register_buffer("nc", nc)
+        self.register_buffer("bias", b.clone())  # constant gates: act(bias)
         self.register_buffer("w_hh", w_hh[nc].t().contiguous())  # [Hr, n]
         self.register_buffer("b", b[nc])
         self.recurrent = bool((w_hh[nc] != 0).any())
@@ -180,29 +190,23 @@ class CompactLSTM(nn.Module):
             xproj = F.embedding(inputs, self.table)
         xproj = xproj + self.b
         B, T, _ = xproj.shape
+        H = self.hidden
         act = gate_activation(self.activation)
-        acts = (act, act, torch.tanh, act)
-        full = [s == self.hidden for s in self.sizes]
-        h = xproj.new_zeros(B, self.hidden)
-        c = xproj.new_zeros(B, self.hidden)
+        sigmoid = self.activation == "sigmoid"
+        base = self.bias.expand(B, 4 * H)
+        h = xproj.new_zeros(B, H)
+        c = xproj.new_zeros(B, H)
         states = []
         for t in range(T):
-            pre = xproj[:, t]
-            if self.recurrent:
-                pre = pre + h @ self.w_hh
-            parts = pre.split(self.sizes, 1)
-            gates = []
-            for k in range(4):
-                if full[k]:
-                    gates.append(acts[k](parts[k]))
-                elif self.sizes[k] == 0:
-                    gates.append(self.const[k])
-                else:
-                    g = self.const[k].expand(B, self.hidden).clone()
-                    g[:, self.positions[k]] = acts[k](parts[k])
-                    gates.append(g)
-            i, f, g, o = gates
-            c = f * c + i * g
+            pre = torch.addmm(xproj[:, t], h, self.w_hh) if self.recurrent else xproj[:, t]
+            full = base.index_copy(1, self.nc, pre)
+            if sigmoid:
+                gates = torch.sigmoid(full)
+                i, f, _, o = gates.chunk(4, 1)
+            else:
+                i, f, _, o = act(full).chunk(4, 1)
+            g = torch.tanh(full[:, 2 * H : 3 * H])
+            c = torch.addcmul(f * c, i, g)
             h = o * torch.tanh(c)
             states.append(h)
         return self.head(torch.stack(states, 1))

@@ -71,8 +71,9 @@ class SparseLinear(SparseLayer):
         self.weight = _variable(prefix, "weight", glorot_uniform(out_features, in_features), sparse, options)
         self.bias = nn.Parameter(torch.zeros(out_features))
 
-    def forward(self, x: torch.Tensor, values: dict | None) -> torch.Tensor:
-        if values is None or not self.lrt or not self.training:
+    def forward(self, x: torch.Tensor, values: dict | None, deterministic: bool = False) -> torch.Tensor:
+        """``values["weight"]`` is used as is unless LRT applies (training, sampled values)."""
+        if values is None or deterministic or not self.lrt or not self.training:
             weight = self.weight.masked_mean() if values is None else values["weight"]
             return F.linear(x, weight, self.bias)
         # Local reparameterization: the preactivation of each example has its own noise. The site's

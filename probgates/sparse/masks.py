@@ -9,6 +9,8 @@
    ``z_voc`` is kept (without vocabulary variables: iff its embedding row has a nonzero). A gate
    (unit j, gate k) is non-constant iff its row of ``W_x`` or ``W_h`` has a nonzero and neuron j is
    kept; a constant gate equals ``act(b)``.
+   This is the ``reference`` rule. The ``reachable`` rule (:func:`find_structure`) also drops units
+   with no path of nonzero weights to the output; it preserves the function exactly.
 3. Weights attached to removed units are zeroed (rows and columns of removed inputs and neurons,
    output columns of removed neurons, embedding rows of removed words, embedding columns of
    removed inputs); then compression = all weights (embedding + W_x + W_h + output) / nonzero.
@@ -97,19 +99,49 @@ class Structure:
     vocab_keep: torch.Tensor | None  # [V] bool (embedding inputs only)
 
 
+RULES = ("reference", "reachable")
+
+
+def _reachable_neurons(w_hh: torch.Tensor, head_w: torch.Tensor) -> torch.Tensor:
+    """Neurons with a path of nonzero weights to the output: the head reads them, or a gate of such a
+    neuron reads them through ``W_h`` (a fixed point, found backwards from the head)."""
+    useful = head_w.any(0)
+    while True:
+        grown = useful | w_hh[useful.repeat(4)].any(0)
+        if bool((grown == useful).all()):
+            return useful
+        useful = grown
+
+
 @torch.no_grad()
-def find_structure(net: FoldedNetwork) -> Structure:
-    """Apply the unit rules of §6.6 to a folded network and zero the weights of removed units."""
+def find_structure(net: FoldedNetwork, rule: str = "reference") -> Structure:
+    """Apply the unit rules to a folded network and zero the weights of removed units.
+
+    ``rule="reference"``: the paper code's single pass (§6.6; the statistics of its tables).
+    ``rule="reachable"``: a hidden neuron is kept only if a path of nonzero weights leads from it to
+    the output, an input only if it feeds a gate of a kept neuron, a word only if it also has a
+    nonzero in a kept embedding component. Units the reference rule keeps but that cannot reach the
+    output (e.g. a neuron whose only outgoing weight goes to a removed neuron) are dropped; the
+    network computes exactly the same function, so the exports use this rule.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; valid: {', '.join(RULES)}")
     H = net.hidden_size
     w_ih, w_hh, head_w = net.weight_ih != 0, net.weight_hh != 0, net.head_weight != 0
-    input_keep = w_ih.any(0)
-    hidden_keep = w_hh.any(0) | head_w.any(0)
+    if rule == "reference":
+        input_keep = w_ih.any(0)
+        hidden_keep = w_hh.any(0) | head_w.any(0)
+    else:
+        hidden_keep = _reachable_neurons(w_hh, head_w)
+        input_keep = w_ih[hidden_keep.repeat(4)].any(0)
     rows_nonzero = (w_ih.any(1) | w_hh.any(1)).view(4, H)
     gate_nonconstant = rows_nonzero & hidden_keep.unsqueeze(0)
     vocab_keep = None
     emb = net.embedding
     if emb is not None:
         vocab_keep = net.vocab_group != 0 if net.vocab_group is not None else (emb != 0).any(1)
+        if rule == "reachable":
+            vocab_keep = vocab_keep & (emb[:, input_keep] != 0).any(1)
         emb = emb * vocab_keep.unsqueeze(1) * input_keep.unsqueeze(0)
     row_keep = hidden_keep.repeat(4).unsqueeze(1)
     zeroed = replace(
@@ -155,25 +187,38 @@ def compression_stats(structure: Structure) -> dict:
     return stats
 
 
-def format_table(stats: dict, title: str = "") -> str:
-    """A readable text table of :func:`compression_stats` (plus ``quality`` if present)."""
-    lines = [title] if title else []
-    rows = []
-    for split, metrics in stats.get("quality", {}).items():
-        rows.append((f"{split} quality", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())))
+def _table_rows(stats: dict) -> list[tuple[str, str]]:
     comp = stats["compression"]
-    rows.append(
-        ("compression", f"{comp:.1f}x ({stats['weights_total']} / {stats['weights_nonzero']} nonzero)")
-    )
+    rows = [("compression", f"{comp:.1f}x ({stats['weights_total']} / {stats['weights_nonzero']} nonzero)")]
     if "vocabulary_kept" in stats:
         rows.append(("vocabulary kept", f"{stats['vocabulary_kept']} / {stats['vocabulary_total']}"))
     rows.append(("inputs kept", f"{stats['inputs_kept']} / {stats['inputs_total']}"))
     rows.append(("hidden neurons kept", f"{stats['hidden_kept']} / {stats['hidden_total']}"))
-    by_type = stats["gates_nonconstant_by_type"]
-    per = ", ".join(f"{k} {v}" for k, v in by_type.items())
+    per = ", ".join(f"{k} {v}" for k, v in stats["gates_nonconstant_by_type"].items())
     rows.append(("non-constant gates", f"{stats['gates_nonconstant']} / {4 * stats['hidden_kept']} ({per})"))
     for name, m in stats["matrices"].items():
         rows.append((f"nonzero {name}", f"{m['nonzero']} / {m['total']}"))
-    width = max(len(r[0]) for r in rows)
-    lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
+    return rows
+
+
+def format_table(stats: dict, title: str = "") -> str:
+    """A readable text table of :func:`compression_stats` (``quality`` and a ``reachable`` column
+    when present)."""
+    lines = [title] if title else []
+    quality = [
+        (f"{split} quality", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        for split, metrics in stats.get("quality", {}).items()
+    ]
+    rows = _table_rows(stats)
+    other = _table_rows(stats["reachable"]) if "reachable" in stats else None
+    width = max(len(r[0]) for r in rows + quality)
+    lines += [f"{k.ljust(width)}  {v}" for k, v in quality]
+    if other is None:
+        lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
+    else:
+        col = max(len(v) for _, v in rows)
+        lines.append(f"{''.ljust(width)}  {'paper rule'.ljust(col)}  reachable units only")
+        lines += [
+            f"{k.ljust(width)}  {v.ljust(col)}  {w}" for (k, v), (_, w) in zip(rows, other, strict=True)
+        ]
     return "\n".join(lines) + "\n"

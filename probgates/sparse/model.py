@@ -113,7 +113,8 @@ class SparseSequenceModel(PyroModule):
     ) -> torch.Tensor:
         """Logits ``[B, T, O]`` from ``values`` (per layer, e.g. sampled) or the masked means."""
         self._check_inputs(batch)
-        if values is None:
+        deterministic = values is None
+        if deterministic:
             values = self.masked_values()
         x = batch.inputs
         if self.embedding is not None:
@@ -121,7 +122,7 @@ class SparseSequenceModel(PyroModule):
         elif not self.one_hot:
             x = x.to(self.lstm.bias.dtype)
         states = self.lstm(x, values["lstm"], loop=loop)
-        return self.head(states, values["head"])
+        return self.head(states, values["head"], deterministic=deterministic)
 
     def masked_values(self) -> dict:
         """Per layer, the evaluation values of its variables (clip mode)."""

@@ -80,10 +80,10 @@ class SparseSpec:
     threshold: float = 3.0
     log_alpha_clip: list[float] = field(default_factory=lambda: [-8.0, 8.0])
     log_sigma_init: float = -3.0
-    lasso_weight: float = 1e-5
-    lasso_gate: float = 1e-4
-    lasso_neuron: float = 1e-4
-    prune_threshold: float = 1e-3
+    lasso_weight: float = 1e-3
+    lasso_gate: float = 1e-2
+    lasso_neuron: float = 1e-2
+    prune_threshold: float = 1e-2
 
     def __post_init__(self):
         p = "model.sparse"

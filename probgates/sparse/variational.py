@@ -32,6 +32,22 @@ from probgates.distributions import LogUniform
 _TINY = 1e-8  # |loc| and |theta| floor (theta^2 floor 1e-16)
 
 
+class FiniteLogUniform(LogUniform):
+    """:class:`LogUniform` whose unnormalised ``log_prob`` is finite at exactly 0 (``|w|`` floored at
+    1e-30). ``TraceMeanField_ELBO`` never uses it for the loss (the registered KL replaces it) but
+    scores every site, and a float32 draw of exactly 0 would otherwise warn about ``+inf``.
+    ``kl_divergence(Normal, FiniteLogUniform)`` dispatches to the registered Normal/LogUniform KL."""
+
+    def expand(self, batch_shape, _instance=None):
+        return super().expand(batch_shape, self._get_checked_instance(FiniteLogUniform, _instance))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        log_p = -value.abs().clamp_min(1e-30).log()
+        return log_p.expand(torch.broadcast_shapes(log_p.shape, self.batch_shape))
+
+
 class SparseVariable(PyroModule):
     """A tensor of shape ``shape`` with a log-uniform prior (``sparse=True``) or a deterministic value.
 
@@ -96,7 +112,7 @@ class SparseVariable(PyroModule):
 
     def prior(self, copies: int | None = None) -> dist.Distribution:
         shape = self.shape if copies is None else (copies, *self.shape)
-        return LogUniform().expand(shape).to_event(len(shape))
+        return FiniteLogUniform().expand(shape).to_event(len(shape))
 
     def _site(self, fn, copies: int | None):
         if copies is None:

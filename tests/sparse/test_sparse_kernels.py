@@ -1,0 +1,77 @@
+"""Fused kernel vs reference loop for the same sampled noise; constant gates output act(bias)."""
+
+import pytest
+import torch
+from pyro import poutine
+
+from probgates.sparse.kernels import constant_gate_values, hard_sigmoid, lstm_fused, lstm_loop
+
+from .conftest import make_model, signal_data, token_data
+
+
+def _guide_values(model, batch):
+    trace = poutine.trace(model.guide).get_trace(batch, 100)
+    return {
+        name: {n: trace.nodes[v.site]["value"] if v.sparse else v.theta for n, v in layer.variables().items()}
+        for name, layer in model.layers().items()
+    }
+
+
+@pytest.mark.parametrize("variant", ["W", "W+N", "W+G+N"])
+@pytest.mark.parametrize("inputs", ["frames", "embedding"])
+def test_fused_and_loop_paths_agree_for_the_same_noise(variant, inputs):
+    data = signal_data() if inputs == "frames" else token_data()
+    model = make_model(data, variant=variant)
+    batch = data.train.batch(range(6))
+    values = _guide_values(model, batch)
+    model.eval()  # deterministic head: compare the recurrent paths only
+    assert not model.lstm.uses_loop(values["lstm"])
+    fused = model.logits(batch, values, loop=False)
+    loop = model.logits(batch, values, loop=True)
+    assert fused.dtype == torch.float64
+    assert torch.allclose(fused, loop, atol=1e-12, rtol=1e-10)
+
+
+def test_per_sequence_input_variables_still_use_the_fused_kernel():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 4, generator=g)
+    w_ih, w_hh, b = (
+        torch.randn(8, 4, generator=g),
+        torch.randn(8, 2, generator=g),
+        torch.randn(8, generator=g),
+    )
+    z_x = torch.rand(3, 4, generator=g)
+    z_gate, z_h = torch.rand(8, generator=g), torch.rand(2, generator=g)
+    fused = lstm_fused(x, w_ih, w_hh, b, z_x, z_gate, z_h)
+    loop = lstm_loop((x * z_x.unsqueeze(1)) @ w_ih.t(), w_hh, b, z_gate, z_h)
+    assert torch.allclose(fused, loop, atol=1e-12)
+    with pytest.raises(ValueError, match="one z_gate per minibatch"):
+        lstm_fused(x, w_ih, w_hh, b, None, torch.rand(3, 8, generator=g), None)
+
+
+def test_per_sequence_group_noise_runs_the_loop():
+    data = signal_data()
+    model = make_model(data, variant="W+G+N", group_noise="sequence")
+    values = _guide_values(model, data.train.batch(range(4)))
+    assert values["lstm"]["z_gate"].shape == (4, 20)
+    assert model.lstm.uses_loop(values["lstm"])
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "hard_sigmoid"])
+def test_constant_gate_outputs_act_of_bias(activation):
+    # Unit 0: input gate i and output gate o pruned (z_gate = 0); after one step from zero state,
+    # c = act(b_i) * tanh(a_g) and h = act(b_o) * tanh(c), whatever the weights.
+    g = torch.Generator().manual_seed(3)
+    H = 2
+    xproj = torch.randn(4, 1, 4 * H, generator=g)
+    w_hh, b = torch.randn(4 * H, H, generator=g), torch.randn(4 * H, generator=g)
+    z_gate = torch.ones(4 * H)
+    z_gate[0] = 0.0  # i of unit 0
+    z_gate[3 * H] = 0.0  # o of unit 0
+    h = lstm_loop(xproj, w_hh, b, z_gate, None, activation)[:, 0, 0]
+    act = torch.sigmoid if activation == "sigmoid" else hard_sigmoid
+    const = constant_gate_values(b, activation)
+    assert const[0] == act(b[0]) and const[3 * H] == act(b[3 * H]) and const[2 * H] == torch.tanh(b[2 * H])
+    a_g = xproj[:, 0, 2 * H] + b[2 * H]
+    expected = const[3 * H] * torch.tanh(const[0] * torch.tanh(a_g))
+    assert torch.allclose(h, expected, atol=1e-14)

@@ -1,0 +1,127 @@
+"""The sparse models train with the probgates Trainer; compress_run writes the compressed run."""
+
+import json
+
+import pytest
+import torch
+
+from probgates.infer import TrainConfig, Trainer
+from probgates.infer.run_dir import atomic_write_text
+from probgates.sparse import SparseSpec, build_sparse_model, compress_run, load_structure, to_compact
+from probgates.spec import dumps_toml
+
+from .conftest import signal_data
+
+SIGNAL = dict(num_sequences=200, seq_len=8, num_features=6, num_relevant=2)
+
+
+def _train(spec: SparseSpec, run_dir=None, epochs=2):
+    data = signal_data(**SIGNAL)
+    model = build_sparse_model(spec, data)
+    trainer = Trainer(
+        model, data, TrainConfig(epochs=epochs, batch_size=32, lr=0.02, progress=False), run_dir
+    )
+    history = trainer.fit()
+    return model, data, trainer, history
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"variant": "W+G+N"},
+        {"variant": "W+G+N", "group_noise": "sequence"},
+        {"variant": "dense"},
+        {"framework": "pruning", "variant": "W+G+N"},
+    ],
+)
+def test_trainer_runs_every_framework(options):
+    spec = SparseSpec(hidden_size=6, embedding_dim=0, **options)
+    model, _, trainer, history = _train(spec)
+    assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in history)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert "valid_accuracy" in history[-1]
+
+
+def test_pruning_penalty_enters_the_loss():
+    spec = SparseSpec(hidden_size=4, embedding_dim=0, framework="pruning", lasso_weight=0.1)
+    data = signal_data(**SIGNAL)
+    model = build_sparse_model(spec, data)
+    with torch.no_grad():
+        penalty = float(model.penalty())
+    w = [model.lstm.weight_ih.theta, model.lstm.weight_hh.theta, model.head.weight.theta]
+    l1 = 0.1 * sum(float(t.detach().abs().sum()) for t in w)
+    assert penalty > l1  # L1 plus the group terms
+    spec_w = SparseSpec(hidden_size=4, embedding_dim=0, framework="pruning", variant="W", lasso_weight=0.1)
+    model_w = build_sparse_model(spec_w, data)
+    with torch.no_grad():
+        for a, b in zip(model_w.parameters(), model.parameters(), strict=True):
+            a.copy_(b)
+        assert float(model_w.penalty()) == pytest.approx(l1)
+
+
+def _write_spec(run_dir, sparse: dict | None):
+    table = {"name": "toy", "data": {"name": "sparse_signal", "options": SIGNAL}, "model": {"family": "lstm"}}
+    if sparse is not None:
+        table["model"]["sparse"] = sparse
+    atomic_write_text(run_dir / "spec.toml", dumps_toml(table))
+
+
+def test_compress_run_writes_tables_and_exports(tmp_path):
+    sparse = {"variant": "W+G+N", "hidden_size": 6, "embedding_dim": 0}
+    _write_spec(tmp_path, sparse)
+    _train(SparseSpec(**sparse), tmp_path)
+    stats = compress_run(tmp_path)
+    out = tmp_path / "compressed"
+    for name in (
+        "compression.json",
+        "compression.txt",
+        "structure.pt",
+        "torch_lstm.pt",
+        "compact.pt",
+        "pruned.pt",
+    ):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "compression.json").read_text())
+    assert saved["reachable"]["hidden_kept"] <= saved["hidden_kept"]
+    assert saved["hidden_total"] == 6 and set(saved["gates_nonconstant_by_type"]) == {"i", "f", "g", "o"}
+    assert "accuracy" in saved["quality"]["test"]
+    assert max(stats["export_max_abs_diff"].values()) < 1e-5
+    text = (out / "compression.txt").read_text()
+    assert "non-constant gates" in text and "reachable units only" in text
+    structure = load_structure(out / "structure.pt")
+    compact = to_compact(structure)
+    compact.load_state_dict(torch.load(out / "compact.pt", weights_only=True))
+
+
+def test_compress_run_without_sparse_layers_says_so(tmp_path):
+    _write_spec(tmp_path, None)
+    with pytest.raises(ValueError, match="has no sparse layers"):
+        compress_run(tmp_path)
+    _write_spec(tmp_path, {"variant": "dense"})
+    with pytest.raises(ValueError, match="has no sparse layers"):
+        compress_run(tmp_path)
+    _write_spec(tmp_path, {"variant": "W+Q"})
+    with pytest.raises(ValueError, match=r"model\.sparse\.variant"):
+        compress_run(tmp_path)
+
+
+def test_stop_gap_command_trains_and_compresses(tmp_path, capsys):
+    from probgates.sparse.__main__ import main
+
+    spec = tmp_path / "spec.toml"
+    table = {
+        "name": "toy",
+        "data": {"name": "sparse_signal", "options": SIGNAL},
+        "model": {"sparse": {"variant": "W+G+N", "hidden_size": 4, "embedding_dim": 0}},
+        "train": {"epochs": 1, "batch_size": 64, "lr": 0.01},
+    }
+    spec.write_text(dumps_toml(table))
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(out), "--no-progress", "--set", "train.epochs=2"]) == 0
+    assert (out / "compressed" / "compression.json").exists()
+    assert "epochs_trained" in (out / "results.json").read_text()
+    assert "non-constant gates" in capsys.readouterr().out
+    table["model"]["sparse"]["variant"] = "W+Z"
+    spec.write_text(dumps_toml(table))
+    assert main(["train", str(spec), "--out", str(tmp_path / "bad")]) == 2
+    assert "model.sparse.variant" in capsys.readouterr().err
