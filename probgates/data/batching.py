@@ -37,6 +37,16 @@ class SequenceBatch:
     def batch_size(self) -> int:
         return self.inputs.shape[0]
 
+    def check_inputs(self, input_dim: int | None) -> None:
+        """Raise ValueError unless the inputs are ``[B, T, input_dim]`` frames (or, with
+        ``input_dim=None``, ``[B, T]`` integer token ids), saying what was expected and what came."""
+        if input_dim is not None:
+            if self.inputs.dim() != 3 or self.inputs.shape[-1] != input_dim:
+                shape = tuple(self.inputs.shape)
+                raise ValueError(f"expected input frames of shape [batch, time, {input_dim}], got {shape}")
+        elif self.inputs.dim() != 2 or self.inputs.is_floating_point():
+            raise ValueError(f"expected token ids of shape [batch, time], got {tuple(self.inputs.shape)}")
+
     @property
     def per_step_targets(self) -> bool:
         return self.targets.dim() >= 2 and self.targets.shape[1] == self.mask.shape[1]

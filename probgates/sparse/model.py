@@ -98,21 +98,11 @@ class SparseSequenceModel(PyroModule):
 
     # ------------------------------------------------------------------ the network
 
-    def _check_inputs(self, batch: SequenceBatch) -> None:
-        if self.vocab_size is None:
-            if batch.inputs.dim() != 3 or batch.inputs.shape[-1] != self.input_dim:
-                raise ValueError(
-                    f"expected input frames of shape [batch, time, {self.input_dim}], "
-                    f"got {tuple(batch.inputs.shape)}"
-                )
-        elif batch.inputs.dim() != 2 or batch.inputs.is_floating_point():
-            raise ValueError(f"expected token ids of shape [batch, time], got {tuple(batch.inputs.shape)}")
-
     def logits(
         self, batch: SequenceBatch, values: dict | None = None, loop: bool | None = None
     ) -> torch.Tensor:
         """Logits ``[B, T, O]`` from ``values`` (per layer, e.g. sampled) or the masked means."""
-        self._check_inputs(batch)
+        batch.check_inputs(self.input_dim if self.vocab_size is None else None)
         deterministic = values is None
         if deterministic:
             values = self.masked_values()

@@ -185,19 +185,9 @@ class SequenceModel(PyroModule):
 
     # ------------------------------------------------------------------ the network
 
-    def _check_inputs(self, batch: SequenceBatch) -> None:
-        if self.embedding is None:
-            if batch.inputs.dim() != 3 or batch.inputs.shape[-1] != self.input_dim:
-                raise ValueError(
-                    f"expected input frames of shape [batch, time, {self.input_dim}], "
-                    f"got {tuple(batch.inputs.shape)}"
-                )
-        elif batch.inputs.dim() != 2 or batch.inputs.is_floating_point():
-            raise ValueError(f"expected token ids of shape [batch, time], got {tuple(batch.inputs.shape)}")
-
     def inputs(self, batch: SequenceBatch) -> torch.Tensor:
         """The first layer's inputs ``[B, T, D]``: the frames, or the embedded token ids."""
-        self._check_inputs(batch)
+        batch.check_inputs(self.input_dim if self.embedding is None else None)
         x = batch.inputs if self.embedding is None else self.embedding(batch.inputs)
         return x.to(self.head.linear.weight.dtype)
 
