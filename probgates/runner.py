@@ -41,6 +41,7 @@ def build_model(spec: Spec, data: DatasetSplits):
         prior=m.prior,
         eval_rule=m.eval_rule,
         eval_samples=m.eval_samples,
+        gamma_reparam=m.gamma_reparam,
         family_options=dataclasses.asdict(m.g2) if m.family == "g2" else None,
     )
     hidden_size = m.hidden_size

@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probgates.gates import make_family
+from probgates.gates import GAMMA_REPARAMS, make_family
 from probgates.infer.trainer import TrainConfig
 from probgates.priors import GammaGatePrior
 from probgates.sparse.spec import SparseSpec
@@ -76,6 +76,9 @@ class ModelSpec:
         prior: the Gamma prior of the latent gate Gammas (Gamma-ratio families).
         eval_rule: ``"mean"`` (G := alpha, the paper's rule) or ``"sample"``.
         eval_samples: predictive draws averaged under the ``"sample"`` rule.
+        gamma_reparam: how the latent gate Gammas are reparameterized (Gamma-ratio families):
+            ``"implicit"`` (exact gradient) or ``"marsaglia_tsang"`` (faster, gradient biased by
+            about 0.3 %; :class:`probgates.distributions.MarsagliaTsangGamma`).
         g2: settings of the ``g2`` family.
         sparse: a structured-sparsification model (``[model.sparse]``, see
             :class:`probgates.sparse.spec.SparseSpec`); when given it replaces the gated model and
@@ -92,6 +95,7 @@ class ModelSpec:
     prior: GammaGatePrior = field(default_factory=GammaGatePrior)
     eval_rule: str = "mean"
     eval_samples: int = 10
+    gamma_reparam: str = "implicit"
     g2: G2Options = field(default_factory=G2Options)
     sparse: SparseSpec | None = None
 
@@ -109,6 +113,10 @@ class ModelSpec:
             raise ValueError(f"unknown model.eval_rule {self.eval_rule!r}; valid: {', '.join(EVAL_RULES)}")
         if self.family == "g2":
             make_family("g2", **dataclasses.asdict(self.g2))
+        if self.gamma_reparam not in GAMMA_REPARAMS:
+            raise ValueError(
+                f"unknown model.gamma_reparam {self.gamma_reparam!r}; valid: {', '.join(GAMMA_REPARAMS)}"
+            )
 
 
 @dataclass(frozen=True)

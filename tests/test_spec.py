@@ -67,6 +67,10 @@ def test_out_of_range_values_name_the_key():
         SpecError, match=r"unknown model.family 'gru'; valid: lstm, sigmoid, cifg, g2, beta, bbeta3, bbeta5"
     ):
         spec_from_dict({"model": {"family": "gru"}})
+    with pytest.raises(
+        SpecError, match=r"unknown model.gamma_reparam 'fast'; valid: implicit, marsaglia_tsang"
+    ):
+        spec_from_dict({"model": {"family": "bbeta5", "gamma_reparam": "fast"}})
 
 
 def test_invalid_toml_and_missing_file(tmp_path):

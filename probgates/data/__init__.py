@@ -29,7 +29,14 @@ from probgates.data.polyphonic import (
     read_mat_rolls,
     read_pickle_rolls,
 )
-from probgates.data.ptb import batchify, bptt_batches, load_ptb, ptb_dataset, word_to_char_text
+from probgates.data.ptb import (
+    StreamDataset,
+    batchify,
+    bptt_batches,
+    load_ptb,
+    ptb_dataset,
+    word_to_char_text,
+)
 from probgates.data.reviews import ag_news_dataset, imdb_dataset, read_ag_news_csv, read_imdb
 from probgates.data.safe_pickle import RestrictedUnpickler, safe_load
 from probgates.data.sentences import (
@@ -63,6 +70,7 @@ __all__ = [
     "read_pickle_rolls",
     "load_ptb",
     "ptb_dataset",
+    "StreamDataset",
     "batchify",
     "bptt_batches",
     "word_to_char_text",
@@ -137,13 +145,13 @@ _LOADERS: dict[str, _Loader] = {
     },
     "ptb_word": _Loader(
         ptb_dataset,
-        {"seq_len": _OPT_INT, "download": _BOOL},
+        {"seq_len": _OPT_INT, "stateful": _BOOL, "download": _BOOL},
         {"level": "word"},
         description="word-level PTB language model",
     ),
     "ptb_char": _Loader(
         ptb_dataset,
-        {"seq_len": _OPT_INT, "download": _BOOL},
+        {"seq_len": _OPT_INT, "stateful": _BOOL, "download": _BOOL},
         {"level": "char"},
         description="character-level PTB language model",
     ),

@@ -9,10 +9,12 @@
   train file with the rule that reproduces the original valid/test files byte for byte
   (:func:`word_to_char_text`).
 
-Each split is one long token stream. For stateful truncated BPTT use :func:`batchify` and
-:func:`bptt_batches`; :func:`ptb_dataset` also cuts each stream into consecutive chunks of
-``seq_len`` inputs with next-token targets (a :class:`SequenceDataset`) and keeps the streams in
-``info["streams"]``.
+Each split is one long token stream. :func:`ptb_dataset` cuts each stream into consecutive chunks
+of ``seq_len`` inputs with next-token targets (a :class:`SequenceDataset`, shuffled by the trainer,
+every chunk from a zero state) and keeps the streams in ``info["streams"]``. With
+``stateful=True`` each split is a :class:`StreamDataset` instead: its batches are the consecutive
+truncated-BPTT windows of ``batch_size`` parallel streams (:func:`batchify`, :func:`bptt_batches`),
+and the trainer carries the recurrent state from one batch to the next (reference §7, word-PTB).
 """
 
 from __future__ import annotations
@@ -172,12 +174,13 @@ def load_ptb(
     return streams, vocab
 
 
-def batchify(stream: Tensor, batch_size: int) -> Tensor:
+def batchify(stream: Tensor, batch_size: int, *, name: str = "stream") -> Tensor:
     """Cut a ``[N]`` token stream into ``batch_size`` contiguous rows: ``[batch_size, N // batch_size]``.
 
     Row b holds tokens ``b*L .. (b+1)*L - 1`` (L = N // batch_size); the remainder is dropped.
     Reading the columns left to right continues each row's text, so a recurrent state can be
-    carried from one :func:`bptt_batches` window to the next.
+    carried from one :func:`bptt_batches` window to the next. A stream too short for two tokens
+    per row raises :class:`DataError` naming ``name``.
     """
     if stream.dim() != 1:
         raise ValueError(f"stream must be 1-D, got shape {tuple(stream.shape)}")
@@ -185,7 +188,10 @@ def batchify(stream: Tensor, batch_size: int) -> Tensor:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     per_row = len(stream) // batch_size
     if per_row < 2:
-        raise ValueError(f"a stream of {len(stream)} tokens is too short for batch_size {batch_size}")
+        raise DataError(
+            f"{name}: a stream of {len(stream)} tokens is too short for batch size {batch_size} "
+            f"(each of the {batch_size} rows needs at least 2 tokens; at most {len(stream) // 2} rows)"
+        )
     return stream[: per_row * batch_size].reshape(batch_size, per_row)
 
 
@@ -227,8 +233,8 @@ def bptt_batches(
         )
 
 
-def chunk_stream(stream: Tensor, seq_len: int, *, name: str) -> SequenceDataset:
-    """Consecutive non-overlapping windows of ``seq_len`` inputs with next-token targets (views)."""
+def _windows(stream: Tensor, seq_len: int, name: str) -> tuple[list[Tensor], list[Tensor]]:
+    """Inputs and next-token targets of the consecutive non-overlapping windows (views)."""
     if seq_len < 1:
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")
     n = len(stream) - 1
@@ -237,7 +243,55 @@ def chunk_stream(stream: Tensor, seq_len: int, *, name: str) -> SequenceDataset:
     starts = range(0, n, seq_len)
     inputs = [stream[i : min(i + seq_len, n)] for i in starts]
     targets = [stream[i + 1 : min(i + seq_len, n) + 1] for i in starts]
-    return SequenceDataset(inputs, targets, name=name)
+    return inputs, targets
+
+
+def chunk_stream(stream: Tensor, seq_len: int, *, name: str) -> SequenceDataset:
+    """Consecutive non-overlapping windows of ``seq_len`` inputs with next-token targets (views)."""
+    return SequenceDataset(*_windows(stream, seq_len, name), name=name)
+
+
+class StreamDataset(SequenceDataset):
+    """One token stream batched for stateful truncated BPTT (reference §7, word-PTB).
+
+    As a :class:`SequenceDataset` it holds the windows of :func:`chunk_stream` (``len``,
+    :meth:`batch` and ``num_steps`` are theirs, so the plate size and the losses per window are the
+    same as without state). :meth:`batches` instead cuts the stream into ``batch_size`` parallel
+    rows (:func:`batchify`) and yields their consecutive windows of ``seq_len`` steps in order
+    (:func:`bptt_batches`): row b of batch i continues row b of batch i - 1. ``stateful = True``
+    tells the trainer to carry the recurrent state from one batch to the next.
+    """
+
+    stateful = True
+
+    def __init__(self, stream: Tensor, seq_len: int, *, name: str):
+        super().__init__(*_windows(stream, seq_len, name), name=name)
+        self.stream, self.seq_len = stream, seq_len
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+        """Windows per row of :func:`batchify` (``drop_last``: without a shorter last one)."""
+        per_row = batchify(self.stream, batch_size, name=self.name).shape[1]
+        full, rest = divmod(per_row - 1, self.seq_len)
+        return full + (0 if drop_last or rest == 0 else 1)
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[SequenceBatch]:
+        """The consecutive BPTT windows of ``batch_size`` rows; they cannot be shuffled (``generator``
+        is there for the :class:`SequenceDataset` interface)."""
+        if shuffle:
+            raise ValueError(
+                f"{self.name}: stateful batches are consecutive windows of the stream and cannot be shuffled"
+            )
+        for batch in bptt_batches(batchify(self.stream, batch_size, name=self.name), self.seq_len):
+            if drop_last and batch.inputs.shape[1] < self.seq_len:
+                return
+            yield batch
 
 
 def ptb_dataset(
@@ -245,19 +299,23 @@ def ptb_dataset(
     root: str | os.PathLike | None = None,
     *,
     seq_len: int | None = None,
+    stateful: bool = False,
     download: bool = False,
 ) -> DatasetSplits:
     """PTB next-token splits; each split is its stream cut into windows of ``seq_len`` inputs.
 
     ``seq_len`` defaults to 35 (word level, the BPTT length of the reference setup) or 99 (char
-    level: chunks of 100 characters give 99 input/target pairs). ``info`` holds ``vocab``,
+    level: chunks of 100 characters give 99 input/target pairs). ``stateful`` makes every split a
+    :class:`StreamDataset` (consecutive windows of parallel streams, state carried across
+    batches, reference §7 word-PTB) instead of independent windows. ``info`` holds ``vocab``,
     ``vocab_size``, ``likelihood="categorical"``, ``task="language_model"``, the full token
     ``streams`` per split (for :func:`batchify`/:func:`bptt_batches`) and ``num_tokens``.
     """
     streams, vocab = load_ptb(level, root, download=download)
     seq_len = DEFAULT_SEQ_LEN[level] if seq_len is None else int(seq_len)
     name = f"ptb_{level}"
-    parts = {s: chunk_stream(streams[s], seq_len, name=f"{name}/{s}") for s in SPLITS}
+    make = StreamDataset if stateful else chunk_stream
+    parts = {s: make(streams[s], seq_len, name=f"{name}/{s}") for s in SPLITS}
     info = {
         "name": name,
         "task": "language_model",

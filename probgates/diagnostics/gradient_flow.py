@@ -57,15 +57,15 @@ def recurrence_with_cells(
     ``"mean"``, ``"sample"`` or a callable ``(t, alpha) -> G``); deterministic families use the
     layer's training flag as it does.
     """
-    B, T, _ = x.shape
+    B = x.shape[0]
     H, C = layer.hidden_size, layer.family.num_gate_inputs
     gate_step = _gate_step(layer, gammas)
     x_proj = F.linear(x, layer.weight_ih, layer.bias)
     weight_hh_t = layer.weight_hh.t()
     h = c = x.new_zeros(B, H)
     states, cells = [], []
-    for t in range(T):
-        z = torch.addmm(x_proj[:, t], h, weight_hh_t)
+    for t, x_t in enumerate(x_proj.unbind(1)):
+        z = torch.addmm(x_t, h, weight_hh_t)
         z_gate, z_o, z_g = z.split([C * H, H, H], dim=1)
         i, f, _ = gate_step(t, z_gate.view(B, C, H))
         c = torch.addcmul(f * c, i, torch.tanh(z_g))

@@ -1,6 +1,6 @@
 """Gate families for the LSTM recurrence: deterministic baselines and Gamma-ratio gates."""
 
-from probgates.gates.base import GAMMA_EPS, GammaRatioFamily, GateFamily
+from probgates.gates.base import GAMMA_EPS, GAMMA_REPARAMS, GammaRatioFamily, GateFamily
 from probgates.gates.bbeta3 import OlkinLiuGates
 from probgates.gates.bbeta5 import FlexibleGates
 from probgates.gates.beta import BetaGates
@@ -14,7 +14,8 @@ FAMILIES = {
 
 
 def make_family(name: str, **options) -> GateFamily:
-    """The gate family called ``name``; options go to its constructor (only ``g2`` takes any)."""
+    """The gate family called ``name``; options go to its constructor (``g2``: ``p``, ``t``,
+    ``temperature``; Gamma-ratio families: ``reparam``)."""
     if name not in FAMILIES:
         raise ValueError(f"unknown gate family {name!r}; valid: {', '.join(FAMILIES)}")
     return FAMILIES[name](**options)
@@ -23,6 +24,7 @@ def make_family(name: str, **options) -> GateFamily:
 __all__ = [
     "FAMILIES",
     "GAMMA_EPS",
+    "GAMMA_REPARAMS",
     "BetaGates",
     "CoupledGates",
     "FlexibleGates",

@@ -8,6 +8,15 @@ A trainable model is a :class:`~pyro.nn.PyroModule` with three methods (see
   the likelihood is scaled to the training set and the KL of global latents counts once;
 * ``evaluate(batch)``: a dict of summed metrics over the batch plus ``"count"``.
 
+Stateful truncated BPTT (reference §7, word-PTB): when the training split says ``stateful = True``
+(its batches are consecutive windows of parallel streams, e.g. PTB with ``stateful = true`` in the
+data options), the module must have ``carries_state = True``: ``model``, ``guide`` and
+``evaluate`` then also take ``state=`` (the initial recurrent state, None = zeros) and leave the
+detached state after the batch in ``module.final_state``. The trainer passes each update's final
+state to the next one (:attr:`Trainer.state`), starts every epoch and every evaluation from zeros,
+and keeps the state in its checkpoints, so that a run resumed mid-epoch continues it exactly.
+Other modules and data are untouched: no ``state`` is ever passed to them.
+
 The trainer owns the global param store: it clears it when a fit starts or resumes, and restores
 PyroModule weights from its checkpoints. The KL weight (with annealing) is applied to the latent
 sites of model and guide by :class:`~probgates.infer.kl_scale.LatentScaleMessenger`.
@@ -106,6 +115,43 @@ def _mean(sums: dict[str, float]) -> dict[str, float]:
     return {k: v / count for k, v in sums.items() if k != "count"} if count else {}
 
 
+def is_stateful(dataset: SequenceDataset) -> bool:
+    """True for data whose batches continue each other row by row (the state is carried)."""
+    return getattr(dataset, "stateful", False)
+
+
+def evaluate_dataset(module: torch.nn.Module, dataset: SequenceDataset, batch_size: int) -> dict[str, float]:
+    """``module.evaluate`` summed over ``dataset`` and divided by the count (no mode change).
+
+    On stateful data the recurrent state runs from zeros through the consecutive batches, the
+    standard PTB perplexity evaluation (reference §7, word-PTB).
+    """
+    stateful = is_stateful(dataset)
+    sums: dict[str, float] = {}
+    state = None
+    for batch in dataset.batches(batch_size):
+        metrics = module.evaluate(batch, state=state) if stateful else module.evaluate(batch)
+        if stateful:
+            state = module.final_state
+        for key, value in metrics.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+    return _mean(sums)
+
+
+def _check_stateful(module: torch.nn.Module, data: DatasetSplits, config: TrainConfig) -> None:
+    """Before training on stateful data: the module carries state and every split can be batchified."""
+    if not getattr(module, "carries_state", False):
+        raise ValueError(
+            f"dataset {data.train.name!r} is stateful (consecutive BPTT windows, the state carried "
+            f"across batches) but {type(module).__name__} does not carry a recurrent state; "
+            "use a sparse model (model.sparse) or set data.options.stateful = false"
+        )
+    for name in ("train", "valid", "test"):  # a stream too short for its batch size: DataError now
+        split = getattr(data, name)
+        if split is not None:
+            split.num_batches(config.batch_size if name == "train" else config.eval_batch_size)
+
+
 class Trainer:
     """Fit a model/guide pair by SVI on a :class:`~probgates.data.DatasetSplits`.
 
@@ -131,6 +177,9 @@ class Trainer:
             if run_dir is None
             else (run_dir if isinstance(run_dir, RunDirectory) else RunDirectory(run_dir)).create()
         )
+        self.stateful = is_stateful(data.train)
+        if self.stateful:
+            _check_stateful(module, data, config)
         self.monitor = config.monitor or getattr(module, "monitor", "nll")
         self.monitor_mode = getattr(module, "monitor_modes", {}).get(self.monitor, "min")
         self.elbo = make_elbo(config.elbo, config.num_particles)
@@ -145,6 +194,7 @@ class Trainer:
         self.epoch = 0  # epochs finished
         self.batch_in_epoch = 0  # batches finished in the current epoch
         self.step = 0  # optimizer updates so far
+        self.state = None  # recurrent state carried to the next update (stateful data)
         self.partial = {"loss": 0.0, "nll": 0.0, "kl": 0.0, "batches": 0}
         self.history: list[dict] = []
         self.best_value: float | None = None
@@ -176,6 +226,7 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "step": self.step,
             "partial": dict(self.partial),
+            "recurrent_state": self.state,
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
@@ -206,6 +257,7 @@ class Trainer:
         for key in ("epoch", "batch_in_epoch", "step", "best_value", "best_epoch", "bad_epochs", "elapsed"):
             setattr(self, key, state[key])
         self.partial = dict(state["partial"])
+        self.state = state.get("recurrent_state")  # absent from checkpoints older than stateful data
         self.history = self.run.read_metrics()[: self.epoch] if self.run else []
 
     # ------------------------------------------------------------------ one update
@@ -214,13 +266,17 @@ class Trainer:
         return f"epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1} (update {self.step + 1})"
 
     def update(self, batch, kl_weight: float) -> float:
-        """One SVI update on ``batch`` with KL weight ``kl_weight``; returns the loss (-ELBO estimate)."""
+        """One SVI update on ``batch`` with KL weight ``kl_weight``; returns the loss (-ELBO estimate).
+
+        On stateful data the update starts from :attr:`state` and leaves the module's final state there.
+        """
         num_data = len(self.data.train)
         model = scale_latents(self.module.model, kl_weight)
         guide = scale_latents(self.module.guide, kl_weight)
+        carry = {"state": self.state} if self.stateful else {}
         with poutine.trace(param_only=True) as param_capture:
             try:
-                loss = self.elbo.loss_and_grads(model, guide, batch, num_data)
+                loss = self.elbo.loss_and_grads(model, guide, batch, num_data, **carry)
             except ValueError as e:
                 # With validation on, NaN parameters surface as invalid distribution arguments.
                 bad = [n for n, p in self.module.named_parameters() if not torch.isfinite(p).all()]
@@ -250,24 +306,23 @@ class Trainer:
                 g.mul_(self.config.clip_norm / grad_norm)
         self.optim(params)
         pyro.infer.util.zero_grads(params)
+        if self.stateful:
+            self.state = self.module.final_state
         return loss
 
     # ------------------------------------------------------------------ evaluation
 
     @torch.no_grad()
     def evaluate(self, split: str | SequenceDataset = "valid") -> dict[str, float]:
-        """The module's metrics averaged over a split (eval mode, no gradient)."""
+        """The module's metrics averaged over a split (eval mode, no gradient; a stateful split
+        carries its own state from zeros, see :func:`evaluate_dataset`)."""
         dataset = self.data.split(split) if isinstance(split, str) else split
         was_training = self.module.training
         self.module.eval()
-        sums: dict[str, float] = {}
         try:
-            for batch in dataset.batches(self.config.eval_batch_size):
-                for key, value in self.module.evaluate(batch).items():
-                    sums[key] = sums.get(key, 0.0) + float(value)
+            return evaluate_dataset(self.module, dataset, self.config.eval_batch_size)
         finally:
             self.module.train(was_training)
-        return _mean(sums)
 
     # ------------------------------------------------------------------ the loop
 
@@ -300,7 +355,8 @@ class Trainer:
         cfg, train = self.config, self.data.train
         num_batches = train.num_batches(cfg.batch_size)
         shuffle_rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.epoch)
-        batches = train.batches(cfg.batch_size, shuffle=True, generator=shuffle_rng)
+        # Stateful batches continue each other and stay in order; the state starts each epoch at zero.
+        batches = train.batches(cfg.batch_size, shuffle=not self.stateful, generator=shuffle_rng)
         self.module.train()
         self._set_lr(self.lr_schedule.lr)
         bar = tqdm(
@@ -371,6 +427,7 @@ class Trainer:
         self.history.append(record)
         self.epoch += 1
         self.batch_in_epoch = 0
+        self.state = None
         self.partial = {"loss": 0.0, "nll": 0.0, "kl": 0.0, "batches": 0}
         self.lr_schedule.step(self.epoch, value)
         if self.run is not None:

@@ -35,13 +35,14 @@ class RecurrenceOutput:
 
     Attributes:
         states: hidden states h_t, ``[B, T, H]``.
-        input_gate, forget_gate: i_t and f_t, ``[B, T, H]``.
-        concentration: the Gamma shapes alpha_t, ``[B, T, H, K]`` (Gamma-ratio families only).
+        input_gate, forget_gate: i_t and f_t, ``[B, T, H]`` (None when not recorded).
+        concentration: the Gamma shapes alpha_t, ``[B, T, H, K]`` (Gamma-ratio families, when
+            recorded).
     """
 
     states: Tensor
-    input_gate: Tensor
-    forget_gate: Tensor
+    input_gate: Tensor | None = None
+    forget_gate: Tensor | None = None
     concentration: Tensor | None = None
 
 
@@ -62,9 +63,13 @@ class GatedLSTMLayer(nn.Module):
         for p in (self.weight_ih, self.weight_hh, self.bias):
             nn.init.uniform_(p, -bound, bound)
 
-    def forward(self, x: Tensor, gammas: GammaSource = "sample") -> RecurrenceOutput:
-        """Run the recurrence over ``x`` of shape ``[B, T, input_size]`` from zero states."""
-        B, T, _ = x.shape
+    def forward(self, x: Tensor, gammas: GammaSource = "sample", record: bool = True) -> RecurrenceOutput:
+        """Run the recurrence over ``x`` of shape ``[B, T, input_size]`` from zero states.
+
+        ``record=False`` keeps only the states (evaluation): the gates and Gamma shapes of every
+        step are not stacked.
+        """
+        B = x.shape[0]
         H, C = self.hidden_size, self.family.num_gate_inputs
         family = self.family
         if isinstance(gammas, str) and gammas not in ("sample", "mean"):
@@ -87,16 +92,21 @@ class GatedLSTMLayer(nn.Module):
         weight_hh_t = self.weight_hh.t()
         h = c = x.new_zeros(B, H)
         states, input_gates, forget_gates, alphas = [], [], [], []
-        for t in range(T):
-            z = torch.addmm(x_proj[:, t], h, weight_hh_t)
+        # unbind: one backward node for all steps (indexing x_proj[:, t] per step would make the
+        # backward pass allocate and fill a full-size gradient for every step: quadratic in T).
+        for t, x_t in enumerate(x_proj.unbind(1)):
+            z = torch.addmm(x_t, h, weight_hh_t)
             z_gate, z_o, z_g = z.split([C * H, H, H], dim=1)
             i, f, alpha = gate_step(t, z_gate.view(B, C, H))
             c = torch.addcmul(f * c, i, torch.tanh(z_g))
             h = torch.sigmoid(z_o) * torch.tanh(c)
             states.append(h)
-            input_gates.append(i)
-            forget_gates.append(f)
-            alphas.append(alpha)
+            if record:
+                input_gates.append(i)
+                forget_gates.append(f)
+                alphas.append(alpha)
+        if not record:
+            return RecurrenceOutput(torch.stack(states, 1))
         return RecurrenceOutput(
             torch.stack(states, 1),
             torch.stack(input_gates, 1),

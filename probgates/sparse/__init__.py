@@ -7,8 +7,8 @@ log-uniform/Normal site), :mod:`~probgates.sparse.kernels` (fused and loop LSTM)
 (the Bayesian sequence model), :mod:`~probgates.sparse.pruning` (group Lasso),
 :mod:`~probgates.sparse.masks` (masks, constant gates, statistics), :mod:`~probgates.sparse.export`
 (plain ``nn.LSTM``, compact, ``torch.nn.utils.prune``), :mod:`~probgates.sparse.builder` and
-:mod:`~probgates.sparse.compress` (``compress_run``). ``python -m probgates.sparse train SPEC --out
-RUN_DIR`` / ``compress RUN_DIR`` runs a ``[model.sparse]`` spec until the main CLI reads that table.
+:mod:`~probgates.sparse.compress` (``compress_run``). From the command line, ``probgates train SPEC``
+trains a spec with a ``[model.sparse]`` table and ``probgates compress RUN_DIR`` compresses the run.
 """
 
 from probgates.sparse.builder import build_sparse_model

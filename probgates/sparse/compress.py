@@ -26,6 +26,7 @@ import torch
 from probgates.data import load_dataset
 from probgates.data.batching import DatasetSplits
 from probgates.infer.run_dir import RunDirectory, atomic_torch_save, atomic_write_text
+from probgates.infer.trainer import evaluate_dataset
 from probgates.sparse.builder import build_sparse_model
 from probgates.sparse.export import masked_logits, to_compact, to_pruned, to_torch_lstm
 from probgates.sparse.masks import (
@@ -46,15 +47,6 @@ def load_sparse_model(spec: SparseSpec, data: DatasetSplits, module_state: dict)
     model.load_state_dict(module_state)
     pyro.clear_param_store()
     return model.eval()
-
-
-def _evaluate(model, dataset, batch_size: int) -> dict[str, float]:
-    sums: dict[str, float] = {}
-    for batch in dataset.batches(batch_size):
-        for key, value in model.evaluate(batch).items():
-            sums[key] = sums.get(key, 0.0) + float(value)
-    count = sums.pop("count")
-    return {k: v / count for k, v in sums.items()}
 
 
 def save_structure(structure: Structure, path) -> None:
@@ -113,7 +105,7 @@ def compress_model(
     structure = find_structure(folded, "reachable")
     stats["reachable"] = compression_stats(structure)
     stats["quality"] = {
-        split: _evaluate(model, getattr(data, split), eval_batch_size)
+        split: evaluate_dataset(model, getattr(data, split), eval_batch_size)
         for split in ("valid", "test")
         if getattr(data, split) is not None
     }
@@ -170,4 +162,5 @@ def compress_run(run_dir: str | os.PathLike, weights: str = "checkpoint") -> dic
     )
     model = load_sparse_model(spec, data, run.load(which)["module"])
     title = f"{table.get('name', run.path.name)} ({spec.framework}, {spec.variant}; {which} weights)"
-    return compress_model(model, data, run.path / "compressed", title=title)
+    eval_batch_size = table.get("train", {}).get("eval_batch_size", 64)  # as the trainer evaluated
+    return compress_model(model, data, run.path / "compressed", eval_batch_size=eval_batch_size, title=title)

@@ -189,7 +189,7 @@ class CompactLSTM(nn.Module):
         else:
             xproj = F.embedding(inputs, self.table)
         xproj = xproj + self.b
-        B, T, _ = xproj.shape
+        B = xproj.shape[0]
         H = self.hidden
         act = gate_activation(self.activation)
         sigmoid = self.activation == "sigmoid"
@@ -197,8 +197,8 @@ class CompactLSTM(nn.Module):
         h = xproj.new_zeros(B, H)
         c = xproj.new_zeros(B, H)
         states = []
-        for t in range(T):
-            pre = torch.addmm(xproj[:, t], h, self.w_hh) if self.recurrent else xproj[:, t]
+        for x_t in xproj.unbind(1):
+            pre = torch.addmm(x_t, h, self.w_hh) if self.recurrent else x_t
             full = base.index_copy(1, self.nc, pre)
             if sigmoid:
                 gates = torch.sigmoid(full)

@@ -14,6 +14,14 @@ A group variable is either one vector for the minibatch (``[n]``) or one per seq
 ``torch._VF.lstm`` (the kernel behind ``nn.LSTM``) and multiplies the output states by ``z_h``;
 :func:`lstm_loop` is the step-by-step reference that also takes per-sequence variables and the hard
 sigmoid.
+
+Both start from an initial state ``(h_0, c_0)`` (zeros when None) and return the final one, for
+truncated BPTT with the state carried across windows (reference §7, word-PTB). The state is the
+kernel's: ``h`` *before* ``z^h``. The next window multiplies the carried ``h`` by its own ``z^h``,
+like every recurrent input of that window, which keeps the two kernels equal (the fused kernel sees
+``z^h`` only inside ``W_h``). Where ``z^h`` is the same in both windows (evaluation: the clip-mode
+means) this is exactly carrying ``h_t`` of §6.2; during training the carried state gets the new
+window's noise draw [inferred; the reference does not say which draw the paper code uses there].
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ import torch
 from torch.nn import functional as F
 
 GATES = ("i", "f", "g", "o")
+
+#: ``(h, c)``, each ``[B, H]``; ``h`` before the hidden-neuron variable ``z^h``.
+LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -51,29 +62,31 @@ def lstm_loop(
     z_gate: torch.Tensor | None = None,
     z_h: torch.Tensor | None = None,
     activation: str = "sigmoid",
-) -> torch.Tensor:
+    state: LSTMState | None = None,
+) -> tuple[torch.Tensor, LSTMState]:
     """Reference recurrence. ``xproj`` ``[B, T, 4H]`` = ``(x * z_x) W_x^T`` (no bias, no z_gate).
 
-    Returns the states ``h_t`` ``[B, T, H]`` (already multiplied by ``z_h``).
+    Returns the states ``h_t`` ``[B, T, H]`` (already multiplied by ``z_h``) and the final state
+    (``h_T`` before ``z_h``, ``c_T``); ``state`` is the initial one (None: zeros).
     """
-    B, T, _ = xproj.shape
+    B = xproj.shape[0]
     H = weight_hh.shape[1]
     act = gate_activation(activation)
     z_gate, z_h = _per_row(z_gate, B), _per_row(z_h, B)
     weight_hh_t = weight_hh.t()
-    h = c = xproj.new_zeros(B, H)
+    h_raw, c = (xproj.new_zeros(B, H), xproj.new_zeros(B, H)) if state is None else state
+    h = h_raw if z_h is None else h_raw * z_h
     states = []
-    for t in range(T):
-        a = xproj[:, t] + h @ weight_hh_t
+    for x_t in xproj.unbind(1):  # one backward node for all steps (not a full-size one per step)
+        a = x_t + h @ weight_hh_t
         if z_gate is not None:
             a = a * z_gate
         i, f, g, o = (a + bias).chunk(4, 1)
         c = act(f) * c + act(i) * torch.tanh(g)
-        h = act(o) * torch.tanh(c)
-        if z_h is not None:
-            h = h * z_h
+        h_raw = act(o) * torch.tanh(c)
+        h = h_raw if z_h is None else h_raw * z_h
         states.append(h)
-    return torch.stack(states, 1)
+    return torch.stack(states, 1), (h_raw, c)
 
 
 def fold_weights(
@@ -102,10 +115,12 @@ def lstm_fused(
     z_x: torch.Tensor | None = None,
     z_gate: torch.Tensor | None = None,
     z_h: torch.Tensor | None = None,
-) -> torch.Tensor:
+    state: LSTMState | None = None,
+) -> tuple[torch.Tensor, LSTMState]:
     """The fused ``nn.LSTM`` kernel on ``x`` ``[B, T, D]`` with minibatch-level variables folded in.
 
-    ``z_x`` may also be per sequence (``[B, D]``): it then scales the inputs instead.
+    ``z_x`` may also be per sequence (``[B, D]``): it then scales the inputs instead. Returns the
+    states ``[B, T, H]`` (times ``z_h``) and the final state, as :func:`lstm_loop`.
     """
     if z_x is not None and z_x.dim() == 2:
         x, z_x = x * z_x.unsqueeze(1), None
@@ -113,11 +128,13 @@ def lstm_fused(
         if z is not None and z.dim() != 1:
             raise ValueError(f"the fused kernel needs one {name} per minibatch; use lstm_loop")
     w_ih, w_hh = fold_weights(weight_ih, weight_hh, z_x, z_gate, z_h)
-    H = weight_hh.shape[1]
-    h0 = x.new_zeros(1, x.shape[0], H)
+    if state is None:
+        h0 = c0 = x.new_zeros(1, x.shape[0], weight_hh.shape[1])
+    else:
+        h0, c0 = (s.unsqueeze(0) for s in state)
     flat = [w_ih, w_hh, bias, torch.zeros_like(bias)]
-    out, _, _ = torch._VF.lstm(x, (h0, h0), flat, True, 1, 0.0, False, False, True)
-    return out if z_h is None else out * z_h
+    out, h_n, c_n = torch._VF.lstm(x, (h0, c0), flat, True, 1, 0.0, False, False, True)
+    return (out if z_h is None else out * z_h), (h_n[0], c_n[0])
 
 
 def input_projection(

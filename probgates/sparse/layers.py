@@ -19,7 +19,7 @@ from pyro.nn import PyroModule
 from torch import nn
 from torch.nn import functional as F
 
-from probgates.sparse.kernels import input_projection, lstm_fused, lstm_loop
+from probgates.sparse.kernels import LSTMState, input_projection, lstm_fused, lstm_loop
 from probgates.sparse.variational import SparseVariable
 
 _LRT_EPS = 1e-8
@@ -158,11 +158,14 @@ class SparseLSTM(SparseLayer):
         per_sequence = any(values.get(n) is not None and values[n].dim() == 2 for n in ("z_gate", "z_h"))
         return self.force_loop or self.one_hot or self.activation != "sigmoid" or per_sequence
 
-    def forward(self, x: torch.Tensor, values: dict, loop: bool | None = None) -> torch.Tensor:
-        """States ``[B, T, H]`` (times z_h) for inputs ``[B, T, D]`` or token ids ``[B, T]``."""
+    def forward(
+        self, x: torch.Tensor, values: dict, loop: bool | None = None, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, LSTMState]:
+        """States ``[B, T, H]`` (times z_h) for inputs ``[B, T, D]`` or token ids ``[B, T]``, and the
+        final state; ``state`` is the initial one (None: zeros; see :mod:`probgates.sparse.kernels`)."""
         w_ih, w_hh = values["weight_ih"], values["weight_hh"]
         z_x, z_gate, z_h = values.get("z_x"), values.get("z_gate"), values.get("z_h")
         if not (self.uses_loop(values) if loop is None else loop):
-            return lstm_fused(x, w_ih, w_hh, self.bias, z_x, z_gate, z_h)
+            return lstm_fused(x, w_ih, w_hh, self.bias, z_x, z_gate, z_h, state)
         xproj = input_projection(x, w_ih, z_x, self.one_hot)
-        return lstm_loop(xproj, w_hh, self.bias, z_gate, z_h, self.activation)
+        return lstm_loop(xproj, w_hh, self.bias, z_gate, z_h, self.activation, state)

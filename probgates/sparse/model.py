@@ -9,6 +9,10 @@ the training set plus the KL once (−ELBO; the paper code minimizes −ELBO / N
 
 Evaluation (:meth:`evaluate`, :meth:`logits` without values) uses the "clip" mode: weights theta and
 group means mu with every element of log alpha >= threshold set to 0.
+
+Stateful truncated BPTT (reference §7, word-PTB): ``model``, ``guide`` and ``evaluate`` take the
+LSTM's initial state as ``state=`` (None: zeros) and leave the detached state after the batch's
+last step in :attr:`SparseSequenceModel.final_state`; the trainer carries it to the next batch.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pyro.nn import PyroModule, pyro_method
 
 from probgates.data.batching import SequenceBatch
 from probgates.sparse import heads
+from probgates.sparse.kernels import LSTMState
 from probgates.sparse.layers import SparseEmbedding, SparseLinear, SparseLSTM
 from probgates.sparse.spec import SparseSpec
 
@@ -34,7 +39,14 @@ class SparseSequenceModel(PyroModule):
         output_dim: classes (or vocabulary size).
         input_dim: size of real-valued frames (exclusive with ``vocab_size``).
         vocab_size: token ids in ``[0, vocab_size)``.
+
+    Attributes:
+        final_state: the detached LSTM state ``(h, c)`` after the last step of the latest
+            ``model`` or ``evaluate`` call (see the module docstring).
     """
+
+    #: ``model``, ``guide`` and ``evaluate`` accept ``state=`` and set :attr:`final_state`.
+    carries_state = True
 
     def __init__(
         self,
@@ -79,6 +91,7 @@ class SparseSequenceModel(PyroModule):
         self.head = SparseLinear(
             spec.hidden_size, output_dim, sparse="W" in out, lrt=spec.head_noise == "lrt", **options
         )
+        self.final_state: LSTMState | None = None
 
     @property
     def per_sequence(self) -> bool:
@@ -102,6 +115,20 @@ class SparseSequenceModel(PyroModule):
         self, batch: SequenceBatch, values: dict | None = None, loop: bool | None = None
     ) -> torch.Tensor:
         """Logits ``[B, T, O]`` from ``values`` (per layer, e.g. sampled) or the masked means."""
+        return self.logits_and_state(batch, values, loop)[0]
+
+    def logits_and_state(
+        self,
+        batch: SequenceBatch,
+        values: dict | None = None,
+        loop: bool | None = None,
+        state: LSTMState | None = None,
+    ) -> tuple[torch.Tensor, LSTMState]:
+        """:meth:`logits` from the initial LSTM ``state`` (None: zeros), and the state after step T.
+
+        The final state belongs to step T of every row, so it continues a sequence only where
+        the batch has no padding (the consecutive BPTT windows of stateful data).
+        """
         batch.check_inputs(self.input_dim if self.vocab_size is None else None)
         deterministic = values is None
         if deterministic:
@@ -111,8 +138,11 @@ class SparseSequenceModel(PyroModule):
             x = self.embedding(x, values["embedding"])
         elif not self.one_hot:
             x = x.to(self.lstm.bias.dtype)
-        states = self.lstm(x, values["lstm"], loop=loop)
-        return self.head(states, values["head"], deterministic=deterministic)
+        states, final = self.lstm(x, values["lstm"], loop=loop, state=state)
+        return self.head(states, values["head"], deterministic=deterministic), final
+
+    def _keep_final_state(self, state: LSTMState) -> None:
+        self.final_state = (state[0].detach(), state[1].detach())
 
     def masked_values(self) -> dict:
         """Per layer, the evaluation values of its variables (clip mode)."""
@@ -129,16 +159,19 @@ class SparseSequenceModel(PyroModule):
         }
 
     @pyro_method
-    def model(self, batch: SequenceBatch, num_data: int) -> None:
-        logits = self.logits(batch, self.sample_values(batch, "model"))
+    def model(self, batch: SequenceBatch, num_data: int, state: LSTMState | None = None) -> None:
+        logits, final = self.logits_and_state(batch, self.sample_values(batch, "model"), state=state)
+        self._keep_final_state(final)
         with pyro.plate("sequences", num_data, subsample=batch.index):
             heads.observe(self.head_kind, logits, batch)
 
     @pyro_method
-    def guide(self, batch: SequenceBatch, num_data: int) -> None:
+    def guide(self, batch: SequenceBatch, num_data: int, state: LSTMState | None = None) -> None:
         self.sample_values(batch, "guide")
 
-    def evaluate(self, batch: SequenceBatch) -> dict[str, torch.Tensor]:
-        """Metric sums over ``batch`` with the masked means (no Pyro sites)."""
+    def evaluate(self, batch: SequenceBatch, state: LSTMState | None = None) -> dict[str, torch.Tensor]:
+        """Metric sums over ``batch`` with the masked means (no Pyro sites), from LSTM ``state``."""
         with torch.no_grad():
-            return heads.evaluate(self.head_kind, self.logits(batch), batch)
+            logits, final = self.logits_and_state(batch, state=state)
+            self._keep_final_state(final)
+            return heads.evaluate(self.head_kind, logits, batch)

@@ -28,6 +28,7 @@ from pyro.nn import pyro_method
 
 from probgates.data.batching import SequenceBatch
 from probgates.sparse import heads
+from probgates.sparse.kernels import LSTMState
 from probgates.sparse.model import SparseSequenceModel
 
 _EPS = 1e-12
@@ -88,12 +89,13 @@ class GroupLassoSequenceModel(SparseSequenceModel):
         }
 
     @pyro_method
-    def model(self, batch: SequenceBatch, num_data: int) -> None:
-        logits = self.logits(batch, self.raw_values())
+    def model(self, batch: SequenceBatch, num_data: int, state: LSTMState | None = None) -> None:
+        logits, final = self.logits_and_state(batch, self.raw_values(), state=state)
+        self._keep_final_state(final)
         with pyro.plate("sequences", num_data, subsample=batch.index):
             heads.observe(self.head_kind, logits, batch)
         pyro.factor("group_lasso", -num_data * self.penalty())
 
     @pyro_method
-    def guide(self, batch: SequenceBatch, num_data: int) -> None:
+    def guide(self, batch: SequenceBatch, num_data: int, state: LSTMState | None = None) -> None:
         pass

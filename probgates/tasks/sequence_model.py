@@ -9,7 +9,9 @@ recurrence of :mod:`probgates.nn.gated_lstm` with a gate family. For Gamma-ratio
 ``gammas_{layer}_{t}`` of value shape ``[B, H * K]`` (``.to_event(1)``, inside the batch plate):
 
   The site value is component-major: Gamma k of unit j is column ``k * H + j``;
-* the prior (model) is Gamma(alpha0, 1), alpha0 from :class:`probgates.nn.gate_prior.GatePrior`;
+* the prior (model) is Gamma(alpha0, 1), alpha0 from :class:`probgates.nn.gate_prior.GatePrior`
+  (a :class:`~probgates.distributions.VectorizedKLGamma`: the analytic KL uses vectorized
+  special functions);
 * the guide is amortized: Gamma(softplus(z^gate) + 1e-3, 1) with z from the same affine map as
   the LSTM step (Song et al. 2020, Sec. 3.4);
 * the gates (i, f) of each layer are recorded as ``pyro.deterministic`` site ``gates_{layer}``
@@ -27,12 +29,12 @@ Gammas) the model runs the recurrence itself, so the model stays a correct Pyro 
 from __future__ import annotations
 
 import pyro
-import pyro.distributions as dist
 import torch
 from pyro.nn import PyroModule, pyro_method
 from torch import nn
 
 from probgates.data.batching import DatasetSplits, SequenceBatch
+from probgates.distributions import VectorizedKLGamma
 from probgates.gates import FAMILIES, GAMMA_EPS, GammaRatioFamily, make_family
 from probgates.nn.dropout import LockedDropout
 from probgates.nn.gate_prior import GatePrior
@@ -79,6 +81,9 @@ class SequenceModel(PyroModule):
         eval_rule: ``"mean"`` (G := alpha, the paper's rule) or ``"sample"`` (average of
             ``eval_samples`` predictive draws) for :meth:`evaluate`.
         eval_samples: draws per prediction under the ``"sample"`` rule.
+        gamma_reparam: how the guide's Gamma draws are reparameterized (Gamma-ratio families):
+            ``"implicit"`` (exact gradient) or ``"marsaglia_tsang"`` (faster; see
+            :class:`probgates.distributions.MarsagliaTsangGamma`).
         family_options: options of the gate family (``g2``: ``p``, ``t``, ``temperature``).
     """
 
@@ -97,6 +102,7 @@ class SequenceModel(PyroModule):
         prior: GammaGatePrior | None = None,
         eval_rule: str = "mean",
         eval_samples: int = 10,
+        gamma_reparam: str = "implicit",
         family_options: dict | None = None,
     ):
         super().__init__()
@@ -125,7 +131,10 @@ class SequenceModel(PyroModule):
             self.family = None
             layers = [PyroModule[nn.LSTM](n, hidden_size, batch_first=True) for n in sizes]
         else:
-            self.family = make_family(family, **(family_options or {}))
+            options = dict(family_options or {})
+            if issubclass(FAMILIES[family], GammaRatioFamily):
+                options["reparam"] = gamma_reparam
+            self.family = make_family(family, **options)
             layers = [PyroModule[GatedLSTMLayer](n, hidden_size, self.family) for n in sizes]
         self.layers = PyroModule[nn.ModuleList](layers)
         self.dropout = LockedDropout(dropout)
@@ -191,11 +200,14 @@ class SequenceModel(PyroModule):
         x = batch.inputs if self.embedding is None else self.embedding(batch.inputs)
         return x.to(self.head.linear.weight.dtype)
 
-    def run_layers(self, batch: SequenceBatch, gammas=None) -> tuple[torch.Tensor, list[RecurrenceOutput]]:
+    def run_layers(
+        self, batch: SequenceBatch, gammas=None, record: bool = True
+    ) -> tuple[torch.Tensor, list[RecurrenceOutput]]:
         """Top-layer states ``[B, T, H]`` (after dropout) and each gated layer's output.
 
         ``gammas``: per layer, a callable ``(t, alpha) -> G`` or a rule (``"sample"``/``"mean"``);
         by default the training rule in train mode and ``eval_rule`` in eval mode.
+        ``record=False``: the layer outputs hold the states only (no gates, no Gamma shapes).
         """
         x = self.inputs(batch)
         outputs = []
@@ -208,7 +220,7 @@ class SequenceModel(PyroModule):
             source = (
                 gammas[layer_index] if gammas is not None else ("sample" if self.training else self.eval_rule)
             )
-            out = layer(x, source)
+            out = layer(x, source, record)
             outputs.append(out)
             x = out.states
         return self.dropout(x), outputs
@@ -238,7 +250,7 @@ class SequenceModel(PyroModule):
 
     def states(self, batch: SequenceBatch) -> torch.Tensor:
         """The top layer's hidden states ``[B, T, H]`` after dropout."""
-        return self.run_layers(batch)[0]
+        return self.run_layers(batch, record=False)[0]
 
     # ------------------------------------------------------------------ Pyro model and guide
 
@@ -247,7 +259,7 @@ class SequenceModel(PyroModule):
         K = self.family.num_gammas
         concentration = alpha0.expand(self.num_layers, self.hidden_size, K)[layer].T.reshape(-1)
         concentration = concentration.expand(batch.batch_size, K * self.hidden_size)
-        return dist.Gamma(concentration, 1.0).to_event(1).mask(batch.mask[:, t])
+        return VectorizedKLGamma(concentration, 1.0).to_event(1).mask(batch.mask[:, t])
 
     def _record(self, outputs: list[RecurrenceOutput]) -> None:
         for layer, out in enumerate(outputs):
@@ -309,7 +321,8 @@ class SequenceModel(PyroModule):
             def source(t, alpha):
                 flat = alpha.reshape(alpha.shape[0], -1)
                 g = pyro.sample(
-                    gamma_site(layer, t), dist.Gamma(flat, 1.0).to_event(1).mask(batch.mask[:, t])
+                    gamma_site(layer, t),
+                    self.family.gamma_distribution(flat).to_event(1).mask(batch.mask[:, t]),
                 )
                 values[layer].append(g)
                 return g.view_as(alpha) + GAMMA_EPS
@@ -326,5 +339,6 @@ class SequenceModel(PyroModule):
         """Metric sums over ``batch`` under the model's evaluation rule (no Pyro sites)."""
         if not (self.has_latent_gates and self.eval_rule == "sample" and not self.training):
             return self.head.evaluate([self.states(batch)], batch)
-        draws = [self.run_layers(batch, ["sample"] * self.num_layers)[0] for _ in range(self.eval_samples)]
+        rules = ["sample"] * self.num_layers
+        draws = [self.run_layers(batch, rules, record=False)[0] for _ in range(self.eval_samples)]
         return self.head.evaluate(draws, batch)

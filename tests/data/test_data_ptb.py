@@ -7,9 +7,12 @@ import torch
 
 from probgates.data import (
     DataError,
+    StreamDataset,
     Vocabulary,
     batchify,
     bptt_batches,
+    dataset_options,
+    load_dataset,
     load_ptb,
     ptb_dataset,
     word_to_char_text,
@@ -144,7 +147,7 @@ def test_batchify_and_bptt_carry_state():
     assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(batches, same, strict=True))
     shifted = list(bptt_batches(data, 10, start=3))
     assert torch.equal(shifted[0].inputs[:, 0], data[:, 3])
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="too short for batch size 4"):
         batchify(torch.arange(5), 4)
     with pytest.raises(ValueError):
         list(bptt_batches(stream, 10))
@@ -157,3 +160,46 @@ def test_chunk_stream_short_last_chunk():
     b = ds.batch([0, 2])
     assert b.mask.tolist() == [[True] * 4, [True, True, False, False]]
     assert b.targets[1].tolist() == [9, 10, 0, 0]
+
+
+def test_stream_dataset_batches_are_consecutive_windows_in_order():
+    stream = torch.arange(103)
+    ds = StreamDataset(stream, 10, name="toy/train")
+    assert ds.stateful and not getattr(chunk_stream(stream, 10, name="toy"), "stateful", False)
+    # as a SequenceDataset: the windows of the stream (plate size, materialising batches)
+    assert len(ds) == 11 and ds.batch([0]).inputs.tolist() == [list(range(10))]
+    batches = list(ds.batches(4))
+    assert len(batches) == ds.num_batches(4) == 3 and ds.num_batches(4, drop_last=True) == 2
+    assert [b.inputs.shape[1] for b in ds.batches(4, drop_last=True)] == [10, 10]
+    rows = batchify(stream, 4)
+    for i, b in enumerate(batches):  # batch i continues batch i - 1 row by row
+        assert torch.equal(b.inputs, rows[:, 10 * i : 10 * i + 10][:, : b.inputs.shape[1]])
+        assert torch.equal(b.targets, b.inputs + 1) and b.mask.all()
+    assert torch.equal(torch.cat([b.inputs for b in batches], 1), rows[:, :-1])
+    assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(batches, ds.batches(4), strict=True))
+    with pytest.raises(ValueError, match="toy/train: stateful batches .* cannot be shuffled"):
+        next(ds.batches(4, shuffle=True))
+    for call in (lambda: next(ds.batches(60)), lambda: ds.num_batches(60)):
+        with pytest.raises(
+            DataError, match=r"toy/train: a stream of 103 tokens is too short for batch size 60"
+        ):
+            call()
+
+
+def test_ptb_stateful_option_gives_stream_datasets(tmp_path):
+    folder = tmp_path / "ptb_word"
+    folder.mkdir()
+    for split, text in (("train", "a b c\nb a\nc c a b\n"), ("valid", "a b\nc\n"), ("test", "b c a\n")):
+        (folder / f"ptb.{split}.txt").write_text(text)
+    assert "stateful" in dataset_options("ptb_word") and "stateful" in dataset_options("ptb_char")
+    plain = load_dataset("ptb_word", tmp_path, seq_len=3)
+    stateful = load_dataset("ptb_word", tmp_path, seq_len=3, stateful=True)
+    for split in ("train", "valid", "test"):
+        part = stateful.split(split)
+        assert isinstance(part, StreamDataset) and part.name == f"ptb_word/{split}"
+        assert not isinstance(plain.split(split), StreamDataset)
+        assert torch.equal(part.stream, stateful.info["streams"][split])
+        assert [x.tolist() for x in part.inputs] == [x.tolist() for x in plain.split(split).inputs]
+    vocab = stateful.info["vocab"]
+    words = [[vocab.decode(row) for row in b.inputs] for b in stateful.train.batches(2)]
+    assert words == [[["a", "b", "c"], ["<eos>", "c", "c"]], [["<eos>", "b"], ["a", "b"]]]

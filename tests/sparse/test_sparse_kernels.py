@@ -42,11 +42,39 @@ def test_per_sequence_input_variables_still_use_the_fused_kernel():
     )
     z_x = torch.rand(3, 4, generator=g)
     z_gate, z_h = torch.rand(8, generator=g), torch.rand(2, generator=g)
-    fused = lstm_fused(x, w_ih, w_hh, b, z_x, z_gate, z_h)
-    loop = lstm_loop((x * z_x.unsqueeze(1)) @ w_ih.t(), w_hh, b, z_gate, z_h)
+    fused, _ = lstm_fused(x, w_ih, w_hh, b, z_x, z_gate, z_h)
+    loop, _ = lstm_loop((x * z_x.unsqueeze(1)) @ w_ih.t(), w_hh, b, z_gate, z_h)
     assert torch.allclose(fused, loop, atol=1e-12)
     with pytest.raises(ValueError, match="one z_gate per minibatch"):
         lstm_fused(x, w_ih, w_hh, b, None, torch.rand(3, 8, generator=g), None)
+
+
+@pytest.mark.parametrize("kernel", ["fused", "loop"])
+def test_kernels_agree_from_a_nonzero_initial_state_and_continue_a_sequence(kernel):
+    g = torch.Generator().manual_seed(1)
+    B, T, D, H = 3, 7, 4, 5
+    x = torch.randn(B, T, D, generator=g)
+    w_ih, w_hh = torch.randn(4 * H, D, generator=g), torch.randn(4 * H, H, generator=g)
+    b = torch.randn(4 * H, generator=g)
+    z_x, z_gate, z_h = torch.rand(D, generator=g), torch.rand(4 * H, generator=g), torch.rand(H, generator=g)
+    state = (torch.randn(B, H, generator=g), torch.randn(B, H, generator=g))
+
+    def run(x, state):
+        if kernel == "fused":
+            return lstm_fused(x, w_ih, w_hh, b, z_x, z_gate, z_h, state)
+        return lstm_loop((x * z_x) @ w_ih.t(), w_hh, b, z_gate, z_h, state=state)
+
+    out, (h, c) = run(x, state)
+    ref, (h_ref, c_ref) = lstm_loop((x * z_x) @ w_ih.t(), w_hh, b, z_gate, z_h, state=state)
+    assert out.dtype == torch.float64
+    for a, r in ((out, ref), (h, h_ref), (c, c_ref)):
+        assert torch.allclose(a, r, atol=1e-12, rtol=1e-10)
+    assert torch.allclose(out[:, -1], h * z_h, atol=1e-14)  # the state's h is taken before z_h
+    assert not torch.allclose(out, run(x, None)[0])  # the initial state matters
+    first, carried = run(x[:, :3], state)
+    second, final = run(x[:, 3:], carried)
+    assert torch.allclose(torch.cat([first, second], 1), out, atol=1e-12)
+    assert all(torch.allclose(a, r, atol=1e-12) for a, r in zip(final, (h, c), strict=True))
 
 
 def test_per_sequence_group_noise_runs_the_loop():
@@ -68,7 +96,7 @@ def test_constant_gate_outputs_act_of_bias(activation):
     z_gate = torch.ones(4 * H)
     z_gate[0] = 0.0  # i of unit 0
     z_gate[3 * H] = 0.0  # o of unit 0
-    h = lstm_loop(xproj, w_hh, b, z_gate, None, activation)[:, 0, 0]
+    h = lstm_loop(xproj, w_hh, b, z_gate, None, activation)[0][:, 0, 0]
     act = torch.sigmoid if activation == "sigmoid" else hard_sigmoid
     const = constant_gate_values(b, activation)
     assert const[0] == act(b[0]) and const[3 * H] == act(b[3 * H]) and const[2 * H] == torch.tanh(b[2 * H])

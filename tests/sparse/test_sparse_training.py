@@ -1,10 +1,12 @@
-"""The sparse models train with the probgates Trainer; compress_run writes the compressed run."""
+"""The sparse models train with the probgates Trainer and the CLI; compress_run writes the compressed run."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
+from probgates.cli import main
 from probgates.infer import TrainConfig, Trainer
 from probgates.infer.run_dir import atomic_write_text
 from probgates.sparse import SparseSpec, build_sparse_model, compress_run, load_structure, to_compact
@@ -13,6 +15,7 @@ from probgates.spec import dumps_toml
 from .conftest import signal_data
 
 SIGNAL = dict(num_sequences=200, seq_len=8, num_features=6, num_relevant=2)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _train(spec: SparseSpec, run_dir=None, epochs=2):
@@ -105,9 +108,7 @@ def test_compress_run_without_sparse_layers_says_so(tmp_path):
         compress_run(tmp_path)
 
 
-def test_stop_gap_command_trains_and_compresses(tmp_path, capsys):
-    from probgates.sparse.__main__ import main
-
+def test_sparse_spec_trains_and_compresses_through_the_cli(tmp_path, capsys):
     spec = tmp_path / "spec.toml"
     table = {
         "name": "toy",
@@ -118,10 +119,51 @@ def test_stop_gap_command_trains_and_compresses(tmp_path, capsys):
     spec.write_text(dumps_toml(table))
     out = tmp_path / "run"
     assert main(["train", str(spec), "--out", str(out), "--no-progress", "--set", "train.epochs=2"]) == 0
+    assert json.loads((out / "results.json").read_text())["epochs_trained"] == 2
+    assert main(["compress", str(out)]) == 0
     assert (out / "compressed" / "compression.json").exists()
-    assert "epochs_trained" in (out / "results.json").read_text()
     assert "non-constant gates" in capsys.readouterr().out
     table["model"]["sparse"]["variant"] = "W+Z"
     spec.write_text(dumps_toml(table))
     assert main(["train", str(spec), "--out", str(tmp_path / "bad")]) == 2
     assert "model.sparse.variant" in capsys.readouterr().err
+
+
+def test_word_ptb_specs_train_statefully_through_the_cli(tmp_path, capsys):
+    """The shipped word-PTB spec (data.options.stateful = true) on three tiny PTB files."""
+    folder = tmp_path / "data" / "ptb_word"
+    folder.mkdir(parents=True)
+    for split, lines in (("train", 12), ("valid", 4), ("test", 4)):
+        (folder / f"ptb.{split}.txt").write_text("the cat sat on a mat\n a dog ran\n" * lines)
+    shrink = {
+        "data.root": str(tmp_path / "data"),
+        "data.options.seq_len": 4,
+        "model.sparse.hidden_size": 3,
+        "train.epochs": 2,
+        "train.batch_size": 3,
+        "train.eval_batch_size": 2,
+    }
+    overrides = [a for k, v in shrink.items() for a in ("--set", f"{k}={v}")]
+    out = tmp_path / "run"
+    assert (
+        main(["train", str(ROOT / "models" / "sparse-ptb_word-wgn.toml"), "--out", str(out), *overrides]) == 0
+    )
+    assert "stateful = true" in (out / "spec.toml").read_text()
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [11, 22]  # 132 tokens: 3 rows of 44, 43 steps in windows of 4
+    assert main(["compress", str(out)]) == 0
+    capsys.readouterr()
+    overrides[overrides.index("train.batch_size=3")] = "train.batch_size=100"
+    assert (
+        main(
+            [
+                "train",
+                str(ROOT / "models" / "sparse-ptb_word-wgn.toml"),
+                "--out",
+                str(tmp_path / "b"),
+                *overrides,
+            ]
+        )
+        == 2
+    )
+    assert "ptb_word/train: a stream of 132 tokens is too short for batch size 100" in capsys.readouterr().err
