@@ -77,14 +77,11 @@ class GammaRatioFamily(GateFamily):
         self.reparam = reparam
         self.num_gate_inputs = self.num_gammas
         self._mixing: dict[torch.dtype, Tensor] = {}
+        #: For each row of ``MIXING``, the components it adds up (read at every step).
+        self.mixing_rows = tuple(tuple(k for k, used in enumerate(row) if used) for row in self.MIXING)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reparam={self.reparam!r})"
-
-    @property
-    def mixing_rows(self) -> tuple[tuple[int, ...], ...]:
-        """For each row of ``MIXING``, the components it adds up."""
-        return tuple(tuple(k for k, used in enumerate(row) if used) for row in self.MIXING)
 
     def mixing(self, dtype: torch.dtype) -> Tensor:
         if dtype not in self._mixing:

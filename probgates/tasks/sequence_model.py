@@ -254,12 +254,15 @@ class SequenceModel(PyroModule):
 
     # ------------------------------------------------------------------ Pyro model and guide
 
-    def _gamma_prior_dist(self, alpha0: torch.Tensor, layer: int, batch: SequenceBatch, t: int):
-        # alpha0 broadcasts to [layers, H, K]; the site holds [B, K * H] (component-major).
+    def _prior_concentrations(self, alpha0: torch.Tensor, batch: SequenceBatch) -> list[torch.Tensor]:
+        """Per layer, the prior shapes of a step's Gamma site, ``[B, K * H]`` (component-major):
+        alpha0 broadcasts to ``[layers, H, K]``; the same tensor serves every step."""
         K = self.family.num_gammas
-        concentration = alpha0.expand(self.num_layers, self.hidden_size, K)[layer].T.reshape(-1)
-        concentration = concentration.expand(batch.batch_size, K * self.hidden_size)
-        return VectorizedKLGamma(concentration, 1.0).to_event(1).mask(batch.mask[:, t])
+        alpha0 = alpha0.expand(self.num_layers, self.hidden_size, K)
+        return [
+            alpha0[layer].T.reshape(-1).expand(batch.batch_size, K * self.hidden_size)
+            for layer in range(self.num_layers)
+        ]
 
     def _record(self, outputs: list[RecurrenceOutput]) -> None:
         for layer, out in enumerate(outputs):
@@ -278,15 +281,18 @@ class SequenceModel(PyroModule):
                 self._record(outputs)
                 self.head.observe(states, batch)
             return
-        alpha0 = self.gamma_prior.model()
+        concentrations = self._prior_concentrations(self.gamma_prior.model(), batch)
         T = batch.mask.shape[1]
         with pyro.plate("sequences", num_data, subsample=batch.index):
             values = [
                 [
-                    pyro.sample(gamma_site(layer, t), self._gamma_prior_dist(alpha0, layer, batch, t))
+                    pyro.sample(
+                        gamma_site(layer, t),
+                        VectorizedKLGamma(concentration, 1.0).to_event(1).mask(batch.mask[:, t]),
+                    )
                     for t in range(T)
                 ]
-                for layer in range(self.num_layers)
+                for layer, concentration in enumerate(concentrations)
             ]
             if (
                 cache is not None
