@@ -37,7 +37,8 @@ def _print_epoch(record: dict) -> None:
     valid = {k[6:]: v for k, v in record.items() if k.startswith("valid_")}
     print(
         f"epoch {record['epoch']:3d}  loss {record['train_loss']:.4g} (nll {record['train_nll']:.4g}, "
-        f"kl {record['train_kl']:.4g})  valid {_format_metrics(valid)}  lr {record['lr']:.3g}",
+        f"kl {record['train_kl']:.4g})  valid {_format_metrics(valid)}  lr {record['lr']:.3g}  "
+        f"time {record['time_s']:.0f} s",
         flush=True,
     )
 
@@ -78,7 +79,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from probgates import runner
 
-    spec, data, trainer = runner.load_run(args.run_dir, weights=args.weights)
+    spec, data, trainer = runner.load_run(args.run_dir, weights=args.weights, device=args.device)
     metrics = trainer.evaluate(args.split)
     print(json.dumps({"run": str(args.run_dir), "split": args.split, "weights": args.weights, **metrics}))
     return 0
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--weights", default="best", choices=["best", "checkpoint"])
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="train a standard LSTM and a bivariate-Beta LSTM on an embedded task")

@@ -80,15 +80,16 @@ def train(spec: Spec, out: str | os.PathLike, resume: bool = False, on_epoch_end
     return trainer.final_results()
 
 
-def load_run(run_dir: str | os.PathLike, weights: str = "best"):
-    """The spec, data, trainer and model of a finished run, with ``weights`` (best or checkpoint) loaded."""
+def load_run(run_dir: str | os.PathLike, weights: str = "best", device: str = "cpu"):
+    """The spec, data, trainer and model of a finished run, with ``weights`` (best or checkpoint)
+    loaded on ``device`` (whatever device the run trained on)."""
     run = RunDirectory(run_dir)
     if not run.spec.exists():
         raise FileNotFoundError(f"{run.spec}: not a run directory (no spec.toml)")
     spec = load_spec(run.spec)
     data = load_data(spec)
     model = build_model(spec, data)
-    trainer = Trainer(model, data, spec.train, run)
+    trainer = Trainer(model, data, dataclasses.replace(spec.train, device=device), run)
     which = weights if getattr(run, weights).exists() else "checkpoint"
     pyro.clear_param_store()
     trainer.load_module_state(run.load(which)["module"])

@@ -145,13 +145,13 @@ _LOADERS: dict[str, _Loader] = {
     },
     "ptb_word": _Loader(
         ptb_dataset,
-        {"seq_len": _OPT_INT, "stateful": _BOOL, "download": _BOOL},
+        {"seq_len": _OPT_INT, "stateful": _BOOL, "random_offset": _BOOL, "download": _BOOL},
         {"level": "word"},
         description="word-level PTB language model",
     ),
     "ptb_char": _Loader(
         ptb_dataset,
-        {"seq_len": _OPT_INT, "stateful": _BOOL, "download": _BOOL},
+        {"seq_len": _OPT_INT, "stateful": _BOOL, "random_offset": _BOOL, "download": _BOOL},
         {"level": "char"},
         description="character-level PTB language model",
     ),

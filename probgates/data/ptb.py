@@ -15,6 +15,10 @@ every chunk from a zero state) and keeps the streams in ``info["streams"]``. Wit
 ``stateful=True`` each split is a :class:`StreamDataset` instead: its batches are the consecutive
 truncated-BPTT windows of ``batch_size`` parallel streams (:func:`batchify`, :func:`bptt_batches`),
 and the trainer carries the recurrent state from one batch to the next (reference §7, word-PTB).
+With ``random_offset=True`` the training split is an :class:`OffsetChunks` instead: every
+shuffled epoch re-cuts the training stream into non-overlapping chunks from a random offset drawn
+from the epoch's generator, and shuffles them (reference §7, char-PTB, as in the paper code);
+valid and test keep the chunks from offset 0. ``random_offset`` and ``stateful`` exclude each other.
 """
 
 from __future__ import annotations
@@ -294,12 +298,64 @@ class StreamDataset(SequenceDataset):
             yield batch
 
 
+class OffsetChunks(SequenceDataset):
+    """A training stream cut into chunks of ``seq_len`` inputs from a new random offset each epoch.
+
+    Reference §7, char-PTB (the paper code's protocol): every epoch starts the chunks at an offset
+    in ``[0, seq_len)``, cuts the stream from there into consecutive non-overlapping windows of
+    ``seq_len`` inputs with next-token targets, and shuffles them. As a :class:`SequenceDataset`
+    it holds the windows from offset 0 (``len``, :meth:`batch`, ``num_steps`` and
+    ``num_batches`` are theirs). Every offset gives the same number of windows, the number of full
+    windows at the largest offset, ``(N - seq_len) // seq_len`` for a stream of N tokens; the tail
+    after them is dropped, so the ELBO's data size and the batches per epoch do not change.
+    """
+
+    def __init__(self, stream: Tensor, seq_len: int, *, name: str):
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        if len(stream) < 2 * seq_len:
+            raise DataError(
+                f"{name}: a stream of {len(stream)} tokens is too short for random offsets of "
+                f"chunks of {seq_len} inputs (it needs at least {2 * seq_len} tokens)"
+            )
+        self.stream, self.seq_len = stream, seq_len
+        super().__init__(*self.windows(0), name=name)
+
+    def windows(self, offset: int) -> tuple[list[Tensor], list[Tensor]]:
+        """Inputs and next-token targets of the ``len(self)`` windows starting at ``offset`` (views)."""
+        count = (len(self.stream) - self.seq_len) // self.seq_len
+        starts = range(offset, offset + count * self.seq_len, self.seq_len)
+        inputs = [self.stream[i : i + self.seq_len] for i in starts]
+        targets = [self.stream[i + 1 : i + 1 + self.seq_len] for i in starts]
+        return inputs, targets
+
+    def draw_offset(self, generator: torch.Generator) -> int:
+        """An offset in ``[0, seq_len)``, the first number drawn from ``generator``."""
+        return int(torch.randint(self.seq_len, (1,), generator=generator))
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[SequenceBatch]:
+        """Padded minibatches of the windows; with ``shuffle`` and a ``generator`` they start at an
+        offset drawn from it and are shuffled with it (one epoch is a function of the generator),
+        otherwise they start at offset 0."""
+        offset = self.draw_offset(generator) if shuffle and generator is not None else 0
+        epoch = SequenceDataset(*self.windows(offset), name=self.name)
+        return epoch.batches(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
+
+
 def ptb_dataset(
     level: str = "word",
     root: str | os.PathLike | None = None,
     *,
     seq_len: int | None = None,
     stateful: bool = False,
+    random_offset: bool = False,
     download: bool = False,
 ) -> DatasetSplits:
     """PTB next-token splits; each split is its stream cut into windows of ``seq_len`` inputs.
@@ -307,15 +363,29 @@ def ptb_dataset(
     ``seq_len`` defaults to 35 (word level, the BPTT length of the reference setup) or 99 (char
     level: chunks of 100 characters give 99 input/target pairs). ``stateful`` makes every split a
     :class:`StreamDataset` (consecutive windows of parallel streams, state carried across
-    batches, reference §7 word-PTB) instead of independent windows. ``info`` holds ``vocab``,
-    ``vocab_size``, ``likelihood="categorical"``, ``task="language_model"``, the full token
-    ``streams`` per split (for :func:`batchify`/:func:`bptt_batches`) and ``num_tokens``.
+    batches, reference §7 word-PTB) instead of independent windows. ``random_offset`` makes the
+    training split an :class:`OffsetChunks`: each shuffled epoch cuts the training stream from a
+    random offset drawn from the epoch's generator (reference §7 char-PTB, the paper code's
+    protocol; its length stays the same every epoch, the tail past the last full chunk is
+    dropped); valid and test keep offset 0. ``stateful`` and ``random_offset`` cannot be
+    combined (:class:`DataError`). ``info`` holds ``vocab``, ``vocab_size``,
+    ``likelihood="categorical"``, ``task="language_model"``, the full token ``streams`` per split
+    (for :func:`batchify`/:func:`bptt_batches`) and ``num_tokens``.
     """
+    if stateful and random_offset:
+        raise DataError(
+            "options stateful = true and random_offset = true cannot be combined: stateful batches "
+            "are consecutive windows of each stream, random_offset re-cuts the training stream into "
+            "shuffled chunks every epoch; set one of them to false"
+        )
     streams, vocab = load_ptb(level, root, download=download)
     seq_len = DEFAULT_SEQ_LEN[level] if seq_len is None else int(seq_len)
     name = f"ptb_{level}"
     make = StreamDataset if stateful else chunk_stream
-    parts = {s: make(streams[s], seq_len, name=f"{name}/{s}") for s in SPLITS}
+    make_train = OffsetChunks if random_offset else make
+    parts = {
+        s: (make_train if s == "train" else make)(streams[s], seq_len, name=f"{name}/{s}") for s in SPLITS
+    }
     info = {
         "name": name,
         "task": "language_model",

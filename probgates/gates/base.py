@@ -76,17 +76,18 @@ class GammaRatioFamily(GateFamily):
             raise ValueError(f"unknown Gamma reparameterization {reparam!r}; valid: {valid}")
         self.reparam = reparam
         self.num_gate_inputs = self.num_gammas
-        self._mixing: dict[torch.dtype, Tensor] = {}
+        self._mixing: dict[tuple[torch.dtype, torch.device], Tensor] = {}
         #: For each row of ``MIXING``, the components it adds up (read at every step).
         self.mixing_rows = tuple(tuple(k for k, used in enumerate(row) if used) for row in self.MIXING)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reparam={self.reparam!r})"
 
-    def mixing(self, dtype: torch.dtype) -> Tensor:
-        if dtype not in self._mixing:
-            self._mixing[dtype] = torch.tensor(self.MIXING, dtype=dtype)
-        return self._mixing[dtype]
+    def mixing(self, dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
+        key = (dtype, torch.device(device))
+        if key not in self._mixing:
+            self._mixing[key] = torch.tensor(self.MIXING, dtype=dtype, device=device)
+        return self._mixing[key]
 
     @staticmethod
     def concentration(z: Tensor) -> Tensor:
@@ -95,7 +96,7 @@ class GammaRatioFamily(GateFamily):
 
     def gates_from_gammas(self, g: Tensor) -> tuple[Tensor, Tensor]:
         """``(i, f)`` from Gamma values ``g`` whose last dimension holds the K components."""
-        sums = g @ self.mixing(g.dtype).T
+        sums = g @ self.mixing(g.dtype, g.device).T
         return sums[..., 0] / sums[..., 1], sums[..., 2] / sums[..., 3]
 
     def step_gates(self, g: Tensor) -> tuple[Tensor, Tensor]:
@@ -111,7 +112,7 @@ class GammaRatioFamily(GateFamily):
     def marginal_concentrations(self, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(a_i, b_i, a_f, b_f)``: i ~ Beta(a_i, b_i) and f ~ Beta(a_f, b_f) given shapes ``alpha``
         (last dimension K): a = numerator sum, b = denominator sum minus numerator sum."""
-        sums = alpha @ self.mixing(alpha.dtype).T
+        sums = alpha @ self.mixing(alpha.dtype, alpha.device).T
         return sums[..., 0], sums[..., 1] - sums[..., 0], sums[..., 2], sums[..., 3] - sums[..., 2]
 
     def mean_gates(self, alpha: Tensor) -> tuple[Tensor, Tensor]:

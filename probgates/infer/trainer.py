@@ -76,6 +76,11 @@ class TrainConfig:
         reload_best: evaluate the best-validation weights at the end (else the last ones).
         seed: seeds parameters initialisation, shuffling and noise.
         progress: show a progress bar.
+        device: where the model trains and evaluates: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+            ``"auto"`` (CUDA when available). Checkpoints load on any device.
+        time_limit: stop at the end of the first epoch after which the run's training time (over
+            all resumes) reaches this many seconds (0: off); ``--resume`` with a larger limit or more
+            epochs continues it.
     """
 
     epochs: int = 10
@@ -94,12 +99,14 @@ class TrainConfig:
     reload_best: bool = True
     seed: int = 0
     progress: bool = True
+    device: str = "cpu"
+    time_limit: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "num_particles"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("weight_decay", "clip_norm", "early_stopping"):
+        for name in ("weight_decay", "clip_norm", "early_stopping", "time_limit"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:
@@ -108,6 +115,28 @@ class TrainConfig:
             raise ValueError(f"unknown train.optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
         if self.elbo not in ELBOS:
             raise ValueError(f"unknown train.elbo {self.elbo!r}; valid: {', '.join(ELBOS)}")
+        if self.device != "auto":
+            try:
+                kind = torch.device(self.device).type
+            except RuntimeError:
+                kind = None
+            if kind not in ("cpu", "cuda"):
+                raise ValueError(f"unknown train.device {self.device!r}; valid: cpu, cuda, cuda:N, auto")
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device that ``train.device`` names (``"auto"``: CUDA when available); a CUDA device that
+    this machine does not have is an error, not a silent fall-back to the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device = {name!r}, but no CUDA device is available; use 'cpu' or 'auto'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise ValueError(f"train.device = {name!r}, but this machine has {count} CUDA devices")
+    return device
 
 
 def _mean(sums: dict[str, float]) -> dict[str, float]:
@@ -120,8 +149,11 @@ def is_stateful(dataset: SequenceDataset) -> bool:
     return getattr(dataset, "stateful", False)
 
 
-def evaluate_dataset(module: torch.nn.Module, dataset: SequenceDataset, batch_size: int) -> dict[str, float]:
-    """``module.evaluate`` summed over ``dataset`` and divided by the count (no mode change).
+def evaluate_dataset(
+    module: torch.nn.Module, dataset: SequenceDataset, batch_size: int, device: torch.device | None = None
+) -> dict[str, float]:
+    """``module.evaluate`` summed over ``dataset`` and divided by the count (no mode change); the
+    batches are moved to ``device`` first (None: left where they are).
 
     On stateful data the recurrent state runs from zeros through the consecutive batches, the
     standard PTB perplexity evaluation (reference §7, word-PTB).
@@ -130,12 +162,22 @@ def evaluate_dataset(module: torch.nn.Module, dataset: SequenceDataset, batch_si
     sums: dict[str, float] = {}
     state = None
     for batch in dataset.batches(batch_size):
+        batch = batch.to(device=device)
         metrics = module.evaluate(batch, state=state) if stateful else module.evaluate(batch)
         if stateful:
             state = module.final_state
         for key, value in metrics.items():
             sums[key] = sums.get(key, 0.0) + float(value)
     return _mean(sums)
+
+
+def _to_device(state, device: torch.device):
+    """A recurrent state (None, a tensor or a tuple of them) on ``device``."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    return type(state)(_to_device(s, device) for s in state)
 
 
 def _check_stateful(module: torch.nn.Module, data: DatasetSplits, config: TrainConfig) -> None:
@@ -169,7 +211,8 @@ class Trainer:
         config: TrainConfig,
         run_dir: str | RunDirectory | None = None,
     ):
-        self.module = module
+        self.device = resolve_device(config.device)
+        self.module = module.to(self.device)
         self.data = data
         self.config = config
         self.run = (
@@ -222,6 +265,7 @@ class Trainer:
             "optimizer": self.optim.get_state(),
             "lr_schedule": self.lr_schedule.state_dict(),
             "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "step": self.step,
@@ -244,7 +288,7 @@ class Trainer:
 
     def _materialize(self) -> None:
         """Run model and guide once so that lazily created parameters exist."""
-        batch = self.data.train.batch([0])
+        batch = self.data.train.batch([0]).to(device=self.device)
         with torch.no_grad(), poutine.block():
             guide_trace = poutine.trace(self.module.guide).get_trace(batch, len(self.data.train))
             poutine.replay(self.module.model, trace=guide_trace)(batch, len(self.data.train))
@@ -254,10 +298,12 @@ class Trainer:
         self.optim.set_state(state["optimizer"])
         self.lr_schedule.load_state_dict(state["lr_schedule"])
         torch.set_rng_state(state["rng_torch"])
+        if self.device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
         for key in ("epoch", "batch_in_epoch", "step", "best_value", "best_epoch", "bad_epochs", "elapsed"):
             setattr(self, key, state[key])
         self.partial = dict(state["partial"])
-        self.state = state.get("recurrent_state")  # absent from checkpoints older than stateful data
+        self.state = _to_device(state.get("recurrent_state"), self.device)  # absent before stateful data
         self.history = self.run.read_metrics()[: self.epoch] if self.run else []
 
     # ------------------------------------------------------------------ one update
@@ -271,6 +317,7 @@ class Trainer:
         On stateful data the update starts from :attr:`state` and leaves the module's final state there.
         """
         num_data = len(self.data.train)
+        batch = batch.to(device=self.device)
         model = scale_latents(self.module.model, kl_weight)
         guide = scale_latents(self.module.guide, kl_weight)
         carry = {"state": self.state} if self.stateful else {}
@@ -291,7 +338,7 @@ class Trainer:
         grad_norm = (
             torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
             if (grads)
-            else torch.tensor(0.0)
+            else torch.zeros((), device=self.device)
         )
         if not (math.isfinite(loss) and torch.isfinite(grad_norm)):
             pyro.infer.util.zero_grads(params)
@@ -320,7 +367,7 @@ class Trainer:
         was_training = self.module.training
         self.module.eval()
         try:
-            return evaluate_dataset(self.module, dataset, self.config.eval_batch_size)
+            return evaluate_dataset(self.module, dataset, self.config.eval_batch_size, self.device)
         finally:
             self.module.train(was_training)
 
@@ -342,7 +389,7 @@ class Trainer:
             self._reset_progress()
             pyro.set_rng_seed(self.config.seed)
         with self._interrupt_handler():
-            while self.epoch < self.config.epochs and not self._early_stopped():
+            while self.epoch < self.config.epochs and not self._early_stopped() and not self._out_of_time():
                 record = self._train_epoch()
                 if on_epoch_end is not None:
                     on_epoch_end(record)
@@ -350,6 +397,9 @@ class Trainer:
 
     def _early_stopped(self) -> bool:
         return bool(self.config.early_stopping) and self.bad_epochs >= self.config.early_stopping
+
+    def _out_of_time(self) -> bool:
+        return bool(self.config.time_limit) and self.elapsed >= self.config.time_limit
 
     def _train_epoch(self) -> dict:
         cfg, train = self.config, self.data.train
@@ -457,6 +507,7 @@ class Trainer:
             "monitor": self.monitor,
             "epochs_trained": self.epoch,
             "train_time_s": round(self.elapsed, 3),
+            "device": str(self.device),
             "config": asdict(self.config),
         }
         for split in ("train", "valid", "test"):

@@ -35,14 +35,17 @@ class GatePrior(PyroModule):
         else:
             self.guide_loc = PyroParam(values.log().expand(self.shape).clone())
             self.guide_scale = PyroParam(torch.full(self.shape, 0.1), constraint=constraints.positive)
+            # a buffer, so that the hyperprior follows the module to its device
+            self.register_buffer(
+                "hyper_parameters", torch.tensor([prior.hyper_a, prior.hyper_b]), persistent=False
+            )
 
     @property
     def latent(self) -> bool:
         return self.spec.kind == "hierarchical"
 
     def hyperprior(self) -> dist.Distribution:
-        a = torch.tensor(self.spec.hyper_a)
-        b = torch.tensor(self.spec.hyper_b)
+        a, b = self.hyper_parameters
         if self.spec.hyperprior == "gamma":
             base = dist.Gamma(a, b)
         else:

@@ -26,6 +26,8 @@ window's noise draw [inferred; the reference does not say which draw the paper c
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch.nn import functional as F
 
@@ -133,7 +135,11 @@ def lstm_fused(
     else:
         h0, c0 = (s.unsqueeze(0) for s in state)
     flat = [w_ih, w_hh, bias, torch.zeros_like(bias)]
-    out, h_n, c_n = torch._VF.lstm(x, (h0, c0), flat, True, 1, 0.0, False, False, True)
+    with warnings.catch_warnings():
+        # cuDNN copies weights that are not one flat buffer; these are new tensors at every call.
+        warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+        train = torch.is_grad_enabled()  # cuDNN keeps what its backward needs only in training mode
+        out, h_n, c_n = torch._VF.lstm(x, (h0, c0), flat, True, 1, 0.0, train, False, True)
     return (out if z_h is None else out * z_h), (h_n[0], c_n[0])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -17,7 +19,8 @@ from probgates.data import (
     ptb_dataset,
     word_to_char_text,
 )
-from probgates.data.ptb import chunk_stream, read_ptb_chars, read_ptb_words
+from probgates.data.ptb import OffsetChunks, chunk_stream, read_ptb_chars, read_ptb_words
+from probgates.spec import load_spec
 
 # ---- Vocabulary ------------------------------------------------------------------------------------
 
@@ -203,3 +206,95 @@ def test_ptb_stateful_option_gives_stream_datasets(tmp_path):
     vocab = stateful.info["vocab"]
     words = [[vocab.decode(row) for row in b.inputs] for b in stateful.train.batches(2)]
     assert words == [[["a", "b", "c"], ["<eos>", "c", "c"]], [["<eos>", "b"], ["a", "b"]]]
+
+
+# ---- random offset each epoch (char-PTB training split) ----------------------------------------------
+
+
+def _epoch(ds, seed):
+    return list(ds.batches(4, shuffle=True, generator=torch.Generator().manual_seed(seed)))
+
+
+def _offset(ds, seed):
+    return ds.draw_offset(torch.Generator().manual_seed(seed))
+
+
+def test_offset_chunks_are_consecutive_slices_from_the_epoch_offset():
+    stream = torch.arange(103)
+    ds = OffsetChunks(stream, 10, name="toy/train")
+    epochs = [0, 1]  # the trainer's generators for epochs 0 and 1 of seed 0
+    assert _offset(ds, epochs[0]) != _offset(ds, epochs[1])
+    for seed in epochs:
+        offset = _offset(ds, seed)
+        batches = _epoch(ds, seed)
+        inputs = torch.cat([b.inputs for b in batches])
+        assert all(b.mask.all() for b in batches)
+        assert torch.equal(torch.cat([b.targets for b in batches]), inputs + 1)  # next token
+        starts = sorted(row[0].item() for row in inputs)  # shuffled ...
+        assert starts == list(range(offset, offset + 10 * len(ds), 10))  # ... consecutive slices
+        for row in inputs:
+            assert torch.equal(row, stream[row[0] : row[0] + 10])
+
+
+def test_offset_chunks_same_generator_same_epoch_and_constant_size():
+    ds = OffsetChunks(torch.arange(103), 10, name="toy/train")
+    assert len(ds) == 9  # full windows at the largest offset: (103 - 10) // 10
+    assert ds.num_batches(4) == 3
+    for seed in range(12):
+        batches = _epoch(ds, seed)
+        again = _epoch(ds, seed)  # resume replays the same epoch
+        assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(batches, again, strict=True))
+        assert len(batches) == ds.num_batches(4) and sum(b.batch_size for b in batches) == len(ds)
+    assert len({_offset(ds, seed) for seed in range(12)}) > 1
+
+
+def test_offset_chunks_without_generator_are_the_plain_chunks():
+    stream = torch.arange(103)
+    ds = OffsetChunks(stream, 10, name="toy/train")
+    plain = chunk_stream(stream, 10, name="toy")
+    assert [x.tolist() for x in ds.inputs] == [x.tolist() for x in plain.inputs[: len(ds)]]
+    assert [y.tolist() for y in ds.targets] == [y.tolist() for y in plain.targets[: len(ds)]]
+    for batches in (ds.batches(4), ds.batches(4, shuffle=True)):
+        inputs = torch.cat([b.inputs for b in batches])
+        assert sorted(row[0].item() for row in inputs) == list(range(0, 90, 10))
+    assert torch.equal(ds.batch([0]).inputs, plain.batch([0]).inputs)
+    with pytest.raises(DataError, match="toy/train: a stream of 19 tokens is too short"):
+        OffsetChunks(torch.arange(19), 10, name="toy/train")
+
+
+@pytest.fixture
+def tiny_ptb_char(tmp_path):
+    folder = tmp_path / "ptb_char"
+    folder.mkdir()
+    line = " ".join("ab_cd_ba_dc_") + " \n"
+    for split, lines in (("train", 20), ("valid", 2), ("test", 2)):
+        (folder / f"ptb.char.{split}.txt").write_text(line * lines)
+    return tmp_path
+
+
+def test_ptb_random_offset_only_changes_train(tiny_ptb_char):
+    assert "random_offset" in dataset_options("ptb_char") and "random_offset" in dataset_options("ptb_word")
+    plain = load_dataset("ptb_char", tiny_ptb_char, seq_len=5)
+    data = load_dataset("ptb_char", tiny_ptb_char, seq_len=5, random_offset=True)
+    assert isinstance(data.train, OffsetChunks) and data.train.name == "ptb_char/train"
+    assert torch.equal(data.train.stream, data.info["streams"]["train"])
+    for split in ("valid", "test"):
+        part, same = data.split(split), plain.split(split)
+        assert not isinstance(part, OffsetChunks)
+        assert [x.tolist() for x in part.inputs] == [x.tolist() for x in same.inputs]
+
+
+def test_ptb_random_offset_and_stateful_exclude_each_other(tiny_ptb_char):
+    with pytest.raises(DataError, match=r"stateful.*random_offset"):
+        load_dataset("ptb_char", tiny_ptb_char, stateful=True, random_offset=True)
+
+
+def test_char_specs_turn_random_offset_on(tiny_ptb_char):
+    models = Path(__file__).resolve().parents[2] / "models"
+    paths = sorted(models.glob("sparse-ptb_char-*.toml"))
+    assert len(paths) == 4
+    for path in paths:
+        assert load_spec(path).data.options == {"seq_len": 99, "random_offset": True}
+    spec = load_spec(paths[0])
+    data = load_dataset(spec.data.name, tiny_ptb_char, **spec.data.options)
+    assert isinstance(data.train, OffsetChunks) and len(data.train) == (260 - 99) // 99

@@ -192,3 +192,43 @@ def test_config_rejects_bad_values():
         TrainConfig(optimizer="sgd")
     with pytest.raises(ValueError, match="unknown train.elbo"):
         TrainConfig(elbo="renyi")
+    with pytest.raises(ValueError, match="unknown train.device 'tpu'; valid: cpu, cuda, cuda:N, auto"):
+        TrainConfig(device="tpu")
+    with pytest.raises(ValueError, match="train.time_limit must be >= 0"):
+        TrainConfig(time_limit=-1.0)
+    assert TrainConfig(device="cuda:1").device == "cuda:1"  # checked against the machine by the Trainer
+
+
+def test_time_limit_stops_after_the_epoch_that_reaches_it_and_resume_continues(tmp_path):
+    data = make_regression_data()
+    pyro.set_rng_seed(1)
+    straight = Trainer(BayesianRegression(3), data, _config(epochs=3), tmp_path / "a").fit()
+
+    pyro.set_rng_seed(1)
+    first = Trainer(BayesianRegression(3), data, _config(epochs=3, time_limit=1e-9), tmp_path / "b").fit()
+    assert len(first) == 1  # the limit is checked between epochs: one epoch always runs
+    resumed = Trainer(BayesianRegression(3), data, _config(epochs=3), tmp_path / "b").fit(resume=True)
+    assert [r["valid_mse"] for r in resumed] == [r["valid_mse"] for r in straight]
+
+
+def test_device_auto_and_unavailable_cuda(regression_data):
+    trainer = Trainer(BayesianRegression(3), regression_data, _config(epochs=1, device="auto"), None)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert trainer.device.type == expected
+    assert {p.device.type for p in trainer.module.parameters()} == {expected}
+    assert trainer.final_results()["device"].startswith(expected)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="train.device = 'cuda', but no CUDA device is available"):
+            Trainer(BayesianRegression(3), regression_data, _config(device="cuda"), None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_resumes_on_the_cpu(tmp_path):
+    data = make_regression_data()
+    module = BayesianRegression(3)
+    Trainer(module, data, _config(epochs=20, device="cuda"), tmp_path).fit()
+    assert module.loc.device.type == "cuda"
+    assert torch.allclose(module.loc.detach().cpu(), torch.tensor([1.0, -2.0, 0.5]), atol=0.3)
+    on_cpu = Trainer(BayesianRegression(3), data, _config(epochs=21), tmp_path)
+    history = on_cpu.fit(resume=True)
+    assert len(history) == 21 and on_cpu.module.loc.device.type == "cpu"
