@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune
 
-from probgates.sparse.kernels import gate_activation
+from probgates.sparse.kernels import constant_gate_values, gate_activation
 from probgates.sparse.masks import Structure
 
 
@@ -152,11 +152,15 @@ def to_pruned(structure: Structure) -> DenseSequenceNet:
 class CompactLSTM(nn.Module):
     """Inference module that skips the weight rows of constant gates (they output ``act(b)``).
 
-    Holds, for the kept neurons only: the non-constant preactivation rows of ``W_x`` and ``W_h``,
-    their biases and the head. Each step computes ``x_t W_x'^T + h W_h'^T`` for the non-constant
-    rows only and writes it into a copy of the bias vector, whose constant entries then activate to
-    ``act(b)``. With token inputs the embedding and ``W_x`` are multiplied once into a lookup table
-    ``[V, n_nonconstant]``.
+    Holds, for the kept neurons only: the ``n`` non-constant preactivation rows of ``W_x`` and
+    ``W_h``, their biases and the head. It computes in a unit-major layout, states ``[H', B]`` and
+    gates ``[4H', B]``, so that each gate is one contiguous block:
+
+    * the input projection of all steps is one batched product ``[T, n, B]`` (with token inputs
+      the embedding, ``W_x`` and the bias are multiplied once into a lookup table ``[V, n]``);
+    * each step adds ``W_h' h`` for the non-constant rows only, activates them in place and copies
+      them into a gate buffer whose constant rows hold ``act(b)`` for the whole sequence, then
+      updates ``c`` and ``h`` in place. The loop allocates nothing.
     """
 
     def __init__(self, structure: Structure):
@@ -164,52 +168,73 @@ class CompactLSTM(nn.Module):
         net = structure.network
         inputs, neurons, rows, w_ih, w_hh, b, head_w = _reduced(structure)
         Hr = len(neurons)
-        nonconst = structure.gate_nonconstant[:, neurons].reshape(-1)  # [4 Hr], gate-major
-        nc = nonconst.nonzero().flatten()
+        nonconst = structure.gate_nonconstant[:, neurons]  # [4, Hr]
+        # Rows of the non-constant gates in the gate-major layout, the sigma gates (i, f, o) first
+        # and then g (tanh), so that each activation is one in-place call on a block of rows.
+        flat = torch.arange(4 * Hr).view(4, Hr)
+        nc = torch.cat([flat[k][nonconst[k]] for k in (0, 1, 3, 2)])
+        #: How many of the non-constant rows are sigma gates (the rest are g).
+        self.sigma_rows = int(nonconst[[0, 1, 3]].sum())
         self.kind, self.activation, self.hidden = net.input_kind, net.activation, Hr
         self.register_buffer("nc", nc)
-        self.register_buffer("bias", b.clone())  # constant gates: act(bias)
-        self.register_buffer("w_hh", w_hh[nc].t().contiguous())  # [Hr, n]
-        self.register_buffer("b", b[nc])
+        self.register_buffer("constant_gates", constant_gate_values(b, net.activation))  # act(b)
+        self.register_buffer("w_hh", w_hh[nc].contiguous())  # [n, Hr]
         self.recurrent = bool((w_hh[nc] != 0).any())
-        if self.kind == "embedding":
-            table = net.embedding[:, inputs] @ w_ih[nc].t()
-        elif self.kind == "one_hot":
+        if self.kind == "frames":
+            # Removed inputs keep zero columns: one product over all inputs beats gathering them.
+            table = torch.zeros(len(nc), net.weight_ih.shape[1], dtype=w_ih.dtype)
+            table[:, inputs] = w_ih[nc]
+            self.register_buffer("b", b[nc])
+        elif self.kind == "embedding":
+            table = net.embedding[:, inputs] @ w_ih[nc].t() + b[nc]  # [V, n]
+        else:  # one-hot tokens: row v of the table is column v of W_x
             table = torch.zeros(net.weight_ih.shape[1], len(nc), dtype=w_ih.dtype)
             table[inputs] = w_ih[nc].t()
-        else:
-            table = w_ih[nc].t().contiguous()  # [D', n]
-            self.register_buffer("input_index", inputs)
+            table += b[nc]
         self.register_buffer("table", table.contiguous())
         self.head = _linear(head_w, net.head_bias)
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def _input_projection(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``W_x' x_t + b'`` for every step, ``[T, n, B]`` (each step one contiguous block)."""
         if self.kind == "frames":
-            xproj = inputs[..., self.input_index].to(self.table.dtype) @ self.table
+            x = inputs.to(self.table.dtype).permute(1, 2, 0)  # [T, D, B], a strided view
+            T, (n, D), B = x.shape[0], self.table.shape, x.shape[2]
+            return torch.baddbmm(self.b.view(1, n, 1).expand(T, n, B), self.table.expand(T, n, D), x)
+        return F.embedding(inputs.t(), self.table).transpose(1, 2).contiguous()
+
+    def _activate_(self, pre: torch.Tensor) -> None:
+        """Gate activations of the non-constant preactivation rows, in place: sigma (or hard
+        sigma) on the i, f and o rows, tanh on the g rows."""
+        sigma, g = pre[: self.sigma_rows], pre[self.sigma_rows :]
+        if self.activation == "sigmoid":
+            sigma.sigmoid_()
         else:
-            xproj = F.embedding(inputs, self.table)
-        xproj = xproj + self.b
-        B = xproj.shape[0]
-        H = self.hidden
-        act = gate_activation(self.activation)
-        sigmoid = self.activation == "sigmoid"
-        base = self.bias.expand(B, 4 * H)
-        h = xproj.new_zeros(B, H)
-        c = xproj.new_zeros(B, H)
-        states = []
-        for x_t in xproj.unbind(1):
-            pre = torch.addmm(x_t, h, self.w_hh) if self.recurrent else x_t
-            full = base.index_copy(1, self.nc, pre)
-            if sigmoid:
-                gates = torch.sigmoid(full)
-                i, f, _, o = gates.chunk(4, 1)
-            else:
-                i, f, _, o = act(full).chunk(4, 1)
-            g = torch.tanh(full[:, 2 * H : 3 * H])
-            c = torch.addcmul(f * c, i, g)
-            h = o * torch.tanh(c)
-            states.append(h)
-        return self.head(torch.stack(states, 1))
+            sigma.copy_(gate_activation(self.activation)(sigma))
+        g.tanh_()
+
+    @torch.no_grad()
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, O]`` for frames ``[B, T, D]`` or token ids ``[B, T]``."""
+        xproj = self._input_projection(inputs)  # overwritten step by step with the activated gates
+        T, _, B = xproj.shape
+        gates = self.constant_gates.unsqueeze(1).repeat(1, B)  # [4H', B]; constant rows stay act(b)
+        i, f, g, o = gates.chunk(4, 0)
+        c = xproj.new_zeros(self.hidden, B)
+        tanh_c = torch.empty_like(c)
+        states = xproj.new_empty(T + 1, self.hidden, B)  # states[0] = h_0 = 0
+        states[0].zero_()
+        h = states.unbind(0)
+        for t, pre in enumerate(xproj.unbind(0)):
+            if self.recurrent:
+                pre.addmm_(self.w_hh, h[t])
+            self._activate_(pre)
+            gates.index_copy_(0, self.nc, pre)
+            c.mul_(f).addcmul_(i, g)
+            torch.tanh(c, out=tanh_c)
+            torch.mul(o, tanh_c, out=h[t + 1])
+        weight = self.head.weight.expand(T, *self.head.weight.shape)
+        logits = torch.bmm(weight, states[1:]).permute(2, 0, 1)  # [B, T, O]
+        return logits + self.head.bias if self.head.bias is not None else logits
 
 
 def to_compact(structure: Structure) -> CompactLSTM:
