@@ -19,6 +19,8 @@ Lines printed (A / B):
   target, no design built on these primitives can reach it.
 * ``bbeta5_mean_eval_vs_loop_eval``: evaluation under the mean rule (no grad) against the plain
   loop's forward (no grad). Target: <= 1.3.
+* ``mean_rule_floor_vs_loop_eval``: the plain loop's forward plus, per step, the one computation
+  the mean rule cannot share with it: the softplus of the B x 5H Gamma-shape preactivations.
 """
 
 from __future__ import annotations
@@ -166,4 +168,15 @@ def run(repeats: int = 15, threads: int = 1):
             model.head.linear(model.states(batch))
 
     results.append(compare(f"bbeta5_mean_eval_vs_loop_eval ({shape})", mean_eval, loop_eval, **options))
+
+    shape_preactivations = torch.randn(BATCH, 5 * HIDDEN)
+
+    def loop_eval_with_softplus():
+        with torch.no_grad():
+            loop(batch.inputs)
+            for _ in range(STEPS):
+                F.softplus(shape_preactivations)
+
+    name = f"mean_rule_floor_vs_loop_eval ({shape})"
+    results.append(compare(name, loop_eval_with_softplus, loop_eval, **options))
     return results

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from probgates.gates import GammaRatioFamily, GateFamily
+from probgates.gates.base import GAMMA_EPS
 
 GammaSource = str | Callable[[int, Tensor], Tensor]
 
@@ -75,6 +76,8 @@ class GatedLSTMLayer(nn.Module):
         if isinstance(gammas, str) and gammas not in ("sample", "mean"):
             raise ValueError(f"gammas must be 'sample', 'mean' or a callable, got {gammas!r}")
         if isinstance(family, GammaRatioFamily):
+            if gammas == "mean" and not record and not torch.is_grad_enabled():
+                return RecurrenceOutput(self._mean_rule_states(x))
             if gammas == "mean":
                 gate_step = self._mean_step
             elif gammas == "sample":
@@ -113,6 +116,42 @@ class GatedLSTMLayer(nn.Module):
             torch.stack(forget_gates, 1),
             torch.stack(alphas, 1).transpose(2, 3) if alphas[0] is not None else None,
         )
+
+    def _mean_rule_states(self, x: Tensor) -> Tensor:
+        """States ``[B, T, H]`` under the mean rule, for evaluation without gradients.
+
+        The same recurrence as :meth:`forward` with G := alpha, computed unit-major (states
+        ``[H, B]``, preactivations ``[(K + 2) H, B]``) so that each component and gate is one
+        contiguous block: the input projection of all steps is one batched product, the four
+        Gamma sums of every unit are one ``[4, K] x [K, H B]`` product (plus the 1e-3 offsets of
+        the shapes they add up), and the loop updates its buffers in place.
+        """
+        family, H = self.family, self.hidden_size
+        KH = family.num_gammas * H
+        B, T, D = x.shape
+        # [T, (K + 2) H, B]: W x_t + b in one batched product (the bias as the weight of a row of
+        # ones appended to the inputs); overwritten step by step.
+        inputs = x.new_ones(T, D + 1, B)
+        inputs[:, :D] = x.permute(1, 2, 0)
+        weight = torch.cat([self.weight_ih, self.bias.unsqueeze(1)], 1)
+        z_all = torch.bmm(weight.expand(T, -1, D + 1), inputs)
+        mixing = family.mixing(x.dtype, x.device)  # [4, K]
+        offsets = mixing.sum(1, keepdim=True) * GAMMA_EPS  # [4, 1]
+        c = x.new_zeros(H, B)
+        tanh_c = torch.empty_like(c)
+        states = x.new_empty(T + 1, H, B)  # states[0] = h_0 = 0
+        states[0].zero_()
+        h = states.unbind(0)
+        for t, z in enumerate(z_all.unbind(0)):
+            z.addmm_(self.weight_hh, h[t])
+            alpha = F.softplus(z[:KH]).view(-1, H * B)  # [K, H B], without the offset
+            sums = torch.mm(mixing, alpha).add_(offsets).view(4, H, B)
+            i, f = sums[0].div_(sums[1]), sums[2].div_(sums[3])
+            o, g = z[KH : KH + H].sigmoid_(), z[KH + H :].tanh_()
+            c.mul_(f).addcmul_(i, g)
+            torch.tanh(c, out=tanh_c)
+            torch.mul(o, tanh_c, out=h[t + 1])
+        return states[1:].permute(2, 0, 1)
 
     # Gate computations of one step for Gamma-ratio families; ``z_gate`` is ``[B, K, H]``.
 

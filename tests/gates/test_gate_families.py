@@ -44,6 +44,25 @@ def test_mean_rule_in_the_layer_equals_the_mean_of_its_concentrations(name):
 
 
 @pytest.mark.parametrize("name", GAMMA_FAMILIES)
+def test_mean_rule_evaluation_path_equals_the_stepwise_recurrence(name):
+    """Without gradients and gate records the mean rule runs a unit-major in-place loop; it must
+    compute the states of the general recurrence (float64, so only rounding may differ)."""
+    layer = GatedLSTMLayer(4, 6, make_family(name)).double().eval()
+    with torch.no_grad():
+        layer.weight_ih.mul_(20.0)
+    x = torch.randn(3, 9, 4, dtype=torch.float64)
+    preactivations = torch.nn.functional.linear(x, layer.weight_ih, layer.bias)
+    assert (preactivations.abs() > 20).any()  # softplus's linear branch is reached too
+    with torch.no_grad():
+        fast = layer(x, "mean", record=False).states
+        general = layer(x, "mean", record=True).states
+    reference = layer(x, "mean", record=False).states  # with gradients: the general loop
+    assert fast.shape == (3, 9, 6)
+    assert torch.allclose(fast, general, rtol=0, atol=1e-12)
+    assert torch.allclose(fast, reference.detach(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", GAMMA_FAMILIES)
 def test_sampled_gates_have_the_stated_beta_marginals(name):
     family = make_family(name)
     alpha = torch.tensor([0.7, 1.8, 0.4, 2.5, 1.1][: family.num_gammas])
