@@ -108,14 +108,18 @@ def test_compress_run_without_sparse_layers_says_so(tmp_path):
         compress_run(tmp_path)
 
 
-def test_sparse_spec_trains_and_compresses_through_the_cli(tmp_path, capsys):
-    spec = tmp_path / "spec.toml"
-    table = {
+def _toy_spec_table() -> dict:
+    return {
         "name": "toy",
         "data": {"name": "sparse_signal", "options": SIGNAL},
         "model": {"sparse": {"variant": "W+G+N", "hidden_size": 4, "embedding_dim": 0}},
         "train": {"epochs": 1, "batch_size": 64, "lr": 0.01},
     }
+
+
+def test_sparse_spec_trains_and_compresses_through_the_cli(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    table = _toy_spec_table()
     spec.write_text(dumps_toml(table))
     out = tmp_path / "run"
     assert main(["train", str(spec), "--out", str(out), "--no-progress", "--set", "train.epochs=2"]) == 0
@@ -167,3 +171,21 @@ def test_word_ptb_specs_train_statefully_through_the_cli(tmp_path, capsys):
         == 2
     )
     assert "ptb_word/train: a stream of 132 tokens is too short for batch size 100" in capsys.readouterr().err
+
+
+def test_compact_run_benchmark_reads_a_compressed_run(tmp_path, capsys):
+    from benchmarks import compact_run
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(dumps_toml(_toy_spec_table()))
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(out), "--no-progress"]) == 0
+    with pytest.raises(SystemExit):  # not compressed yet: says what to run
+        compact_run.main([str(out)])
+    assert f"probgates compress {out}" in capsys.readouterr().err
+    assert main(["compress", str(out)]) == 0
+    capsys.readouterr()
+    assert compact_run.main([str(out), "--steps", "3", "--batch", "2", "--repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "compact_eval_vs_dense_eval (B=2 T=3): ratio=" in printed
+    assert "torch_lstm_export_eval_vs_dense_eval" in printed and "multiply-add reduction" in printed
