@@ -318,16 +318,13 @@ class OffsetChunks(SequenceDataset):
                 f"{name}: a stream of {len(stream)} tokens is too short for random offsets of "
                 f"chunks of {seq_len} inputs (it needs at least {2 * seq_len} tokens)"
             )
-        self.stream, self.seq_len = stream, seq_len
+        self.stream, self.seq_len, self.name = stream, seq_len, name
         super().__init__(*self.windows(0), name=name)
 
     def windows(self, offset: int) -> tuple[list[Tensor], list[Tensor]]:
         """Inputs and next-token targets of the ``len(self)`` windows starting at ``offset`` (views)."""
         count = (len(self.stream) - self.seq_len) // self.seq_len
-        starts = range(offset, offset + count * self.seq_len, self.seq_len)
-        inputs = [self.stream[i : i + self.seq_len] for i in starts]
-        targets = [self.stream[i + 1 : i + 1 + self.seq_len] for i in starts]
-        return inputs, targets
+        return _windows(self.stream[offset : offset + count * self.seq_len + 1], self.seq_len, self.name)
 
     def draw_offset(self, generator: torch.Generator) -> int:
         """An offset in ``[0, seq_len)``, the first number drawn from ``generator``."""
