@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune
 
-from probgates.sparse.kernels import constant_gate_values, gate_activation
+from probgates.sparse.kernels import HARD_SIGMOID_OFFSET, HARD_SIGMOID_SLOPE, constant_gate_values
 from probgates.sparse.masks import Structure
 
 
@@ -160,7 +160,10 @@ class CompactLSTM(nn.Module):
       the embedding, ``W_x`` and the bias are multiplied once into a lookup table ``[V, n]``);
     * each step adds ``W_h' h`` for the non-constant rows only, activates them in place and copies
       them into a gate buffer whose constant rows hold ``act(b)`` for the whole sequence, then
-      updates ``c`` and ``h`` in place. The loop allocates nothing.
+      updates ``c`` and ``h`` in place. The loop allocates nothing and makes no views.
+
+    With hard-sigmoid gates, slope and offset of ``clip(0.2 z + 0.5, 0, 1)`` are folded into the
+    weights and biases of the sigma rows, so that activating them is one clip.
     """
 
     def __init__(self, structure: Structure):
@@ -178,19 +181,27 @@ class CompactLSTM(nn.Module):
         self.kind, self.activation, self.hidden = net.input_kind, net.activation, Hr
         self.register_buffer("nc", nc)
         self.register_buffer("constant_gates", constant_gate_values(b, net.activation))  # act(b)
-        self.register_buffer("w_hh", w_hh[nc].contiguous())  # [n, Hr]
-        self.recurrent = bool((w_hh[nc] != 0).any())
+        w_ih, w_hh, b = w_ih[nc], w_hh[nc], b[nc]
+        if net.activation == "hard_sigmoid":
+            # Fold the affine part of clip(0.2 z + 0.5, 0, 1) into the sigma rows: the loop then
+            # only clamps them.
+            scale = torch.ones(len(nc), 1, dtype=w_ih.dtype)
+            scale[: self.sigma_rows] = HARD_SIGMOID_SLOPE
+            w_ih, w_hh, b = w_ih * scale, w_hh * scale, b * scale.squeeze(1)
+            b[: self.sigma_rows] += HARD_SIGMOID_OFFSET
+        self.register_buffer("w_hh", w_hh.contiguous())  # [n, Hr]
+        self.recurrent = bool((w_hh != 0).any())
         if self.kind == "frames":
             # Removed inputs keep zero columns: one product over all inputs beats gathering them.
             table = torch.zeros(len(nc), net.weight_ih.shape[1], dtype=w_ih.dtype)
-            table[:, inputs] = w_ih[nc]
-            self.register_buffer("b", b[nc])
+            table[:, inputs] = w_ih
+            self.register_buffer("b", b)
         elif self.kind == "embedding":
-            table = net.embedding[:, inputs] @ w_ih[nc].t() + b[nc]  # [V, n]
+            table = net.embedding[:, inputs] @ w_ih.t() + b  # [V, n]
         else:  # one-hot tokens: row v of the table is column v of W_x
             table = torch.zeros(net.weight_ih.shape[1], len(nc), dtype=w_ih.dtype)
-            table[inputs] = w_ih[nc].t()
-            table += b[nc]
+            table[inputs] = w_ih.t()
+            table += b
         self.register_buffer("table", table.contiguous())
         self.head = _linear(head_w, net.head_bias)
 
@@ -202,21 +213,12 @@ class CompactLSTM(nn.Module):
             return torch.baddbmm(self.b.view(1, n, 1).expand(T, n, B), self.table.expand(T, n, D), x)
         return F.embedding(inputs.t(), self.table).transpose(1, 2).contiguous()
 
-    def _activate_(self, pre: torch.Tensor) -> None:
-        """Gate activations of the non-constant preactivation rows, in place: sigma (or hard
-        sigma) on the i, f and o rows, tanh on the g rows."""
-        sigma, g = pre[: self.sigma_rows], pre[self.sigma_rows :]
-        if self.activation == "sigmoid":
-            sigma.sigmoid_()
-        else:
-            sigma.copy_(gate_activation(self.activation)(sigma))
-        g.tanh_()
-
     @torch.no_grad()
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, T, O]`` for frames ``[B, T, D]`` or token ids ``[B, T]``."""
         xproj = self._input_projection(inputs)  # overwritten step by step with the activated gates
         T, _, B = xproj.shape
+        w_hh, nc, recurrent = self.w_hh, self.nc, self.recurrent
         gates = self.constant_gates.unsqueeze(1).repeat(1, B)  # [4H', B]; constant rows stay act(b)
         i, f, g, o = gates.chunk(4, 0)
         c = xproj.new_zeros(self.hidden, B)
@@ -224,17 +226,30 @@ class CompactLSTM(nn.Module):
         states = xproj.new_empty(T + 1, self.hidden, B)  # states[0] = h_0 = 0
         states[0].zero_()
         h = states.unbind(0)
-        for t, pre in enumerate(xproj.unbind(0)):
-            if self.recurrent:
-                pre.addmm_(self.w_hh, h[t])
-            self._activate_(pre)
-            gates.index_copy_(0, self.nc, pre)
+        # The views of every step, made once: per step the loop only launches kernels.
+        sigma_rows, g_rows = xproj[:, : self.sigma_rows].unbind(0), xproj[:, self.sigma_rows :].unbind(0)
+        if self.activation == "sigmoid":
+            activate_sigma = torch.Tensor.sigmoid_
+        else:  # slope and offset are folded into the weights: what is left is the clip
+            activate_sigma = _clip_unit_interval_
+        for pre, sigma, tanh_g, h_prev, h_next in zip(
+            xproj.unbind(0), sigma_rows, g_rows, h[:-1], h[1:], strict=True
+        ):
+            if recurrent:
+                pre.addmm_(w_hh, h_prev)
+            activate_sigma(sigma)
+            tanh_g.tanh_()
+            gates.index_copy_(0, nc, pre)
             c.mul_(f).addcmul_(i, g)
             torch.tanh(c, out=tanh_c)
-            torch.mul(o, tanh_c, out=h[t + 1])
+            torch.mul(o, tanh_c, out=h_next)
         weight = self.head.weight.expand(T, *self.head.weight.shape)
         logits = torch.bmm(weight, states[1:]).permute(2, 0, 1)  # [B, T, O]
         return logits + self.head.bias if self.head.bias is not None else logits
+
+
+def _clip_unit_interval_(x: torch.Tensor) -> torch.Tensor:
+    return x.clamp_(0.0, 1.0)
 
 
 def to_compact(structure: Structure) -> CompactLSTM:

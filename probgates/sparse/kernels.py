@@ -37,9 +37,13 @@ GATES = ("i", "f", "g", "o")
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
+#: Theano's hard sigmoid is ``clip(HARD_SIGMOID_SLOPE x + HARD_SIGMOID_OFFSET, 0, 1)``.
+HARD_SIGMOID_SLOPE, HARD_SIGMOID_OFFSET = 0.2, 0.5
+
+
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
     """Theano's hard sigmoid ``clip(0.2 x + 0.5, 0, 1)`` (the paper code's classification gates)."""
-    return (0.2 * x + 0.5).clamp(0.0, 1.0)
+    return (HARD_SIGMOID_SLOPE * x + HARD_SIGMOID_OFFSET).clamp(0.0, 1.0)
 
 
 def gate_activation(name: str):

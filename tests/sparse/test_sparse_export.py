@@ -21,6 +21,8 @@ CASES = [
     ("frames", "W", {}),
     ("embedding", "W+G+N", {}),
     ("embedding", "W+N", {"gate_activation": "hard_sigmoid"}),
+    ("frames", "W+G+N", {"gate_activation": "hard_sigmoid"}),
+    ("one_hot", "W+G+N", {"embedding_dim": 0, "input_groups": False, "gate_activation": "hard_sigmoid"}),
     ("one_hot", "W+G+N", {"embedding_dim": 0, "input_groups": False}),
     ("one_hot", "W+G+N", {"embedding_dim": 0}),
     ("frames", "W+G+N", {"framework": "pruning", "prune_threshold": 0.3}),
