@@ -205,38 +205,42 @@ class CompactLSTM(nn.Module):
         self.register_buffer("table", table.contiguous())
         self.head = _linear(head_w, net.head_bias)
 
-    def _input_projection(self, inputs: torch.Tensor) -> torch.Tensor:
-        """``W_x' x_t + b'`` for every step, ``[T, n, B]`` (each step one contiguous block)."""
+    def _input_steps(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``W_x' x_t + b'`` of every step, ``T`` views ``[n, B]``, all made by one product (frames)
+        or one lookup (tokens). Token rows come out ``[T, B, n]``: their steps are transposed
+        views, which the step's ``addmm`` copies as it adds, cheaper than transposing all at once."""
         if self.kind == "frames":
             x = inputs.to(self.table.dtype).permute(1, 2, 0)  # [T, D, B], a strided view
             T, (n, D), B = x.shape[0], self.table.shape, x.shape[2]
-            return torch.baddbmm(self.b.view(1, n, 1).expand(T, n, B), self.table.expand(T, n, D), x)
-        return F.embedding(inputs.t(), self.table).transpose(1, 2).contiguous()
+            return torch.baddbmm(self.b.view(1, n, 1).expand(T, n, B), self.table.expand(T, n, D), x).unbind(
+                0
+            )
+        return F.embedding(inputs.t(), self.table).transpose(1, 2).unbind(0)
 
     @torch.no_grad()
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, T, O]`` for frames ``[B, T, D]`` or token ids ``[B, T]``."""
-        xproj = self._input_projection(inputs)  # overwritten step by step with the activated gates
-        T, _, B = xproj.shape
+        steps = self._input_steps(inputs)
+        T, (n, B) = len(steps), steps[0].shape
         w_hh, nc, recurrent = self.w_hh, self.nc, self.recurrent
         gates = self.constant_gates.unsqueeze(1).repeat(1, B)  # [4H', B]; constant rows stay act(b)
         i, f, g, o = gates.chunk(4, 0)
-        c = xproj.new_zeros(self.hidden, B)
+        pre = steps[0].new_empty(n, B)  # the non-constant rows of one step, activated in place
+        sigma, tanh_g = pre[: self.sigma_rows], pre[self.sigma_rows :]
+        c = pre.new_zeros(self.hidden, B)
         tanh_c = torch.empty_like(c)
-        states = xproj.new_empty(T + 1, self.hidden, B)  # states[0] = h_0 = 0
+        states = pre.new_empty(T + 1, self.hidden, B)  # states[0] = h_0 = 0
         states[0].zero_()
         h = states.unbind(0)
-        # The views of every step, made once: per step the loop only launches kernels.
-        sigma_rows, g_rows = xproj[:, : self.sigma_rows].unbind(0), xproj[:, self.sigma_rows :].unbind(0)
         if self.activation == "sigmoid":
             activate_sigma = torch.Tensor.sigmoid_
         else:  # slope and offset are folded into the weights: what is left is the clip
             activate_sigma = _clip_unit_interval_
-        for pre, sigma, tanh_g, h_prev, h_next in zip(
-            xproj.unbind(0), sigma_rows, g_rows, h[:-1], h[1:], strict=True
-        ):
+        for x_t, h_prev, h_next in zip(steps, h[:-1], h[1:], strict=True):
             if recurrent:
-                pre.addmm_(w_hh, h_prev)
+                torch.addmm(x_t, w_hh, h_prev, out=pre)
+            else:
+                pre.copy_(x_t)
             activate_sigma(sigma)
             tanh_g.tanh_()
             gates.index_copy_(0, nc, pre)

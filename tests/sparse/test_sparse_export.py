@@ -67,3 +67,17 @@ def test_exports_with_every_neuron_removed():
     for export in (to_torch_lstm(structure), to_compact(structure), to_pruned(structure)):
         with torch.no_grad():
             assert (export(inputs) - reference).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["frames", "embedding"])
+def test_compact_export_without_recurrent_weights(kind):
+    """Every W_h weight pruned: the compact loop skips the recurrent product and still matches."""
+    data = signal_data() if kind == "frames" else token_data()
+    model = make_model(data, variant="W+G+N").eval()
+    with torch.no_grad():
+        model.lstm.weight_hh.log_sigma.fill_(5.0)
+    inputs = data.test.batch(range(4)).inputs
+    structure = find_structure(fold_model(model))
+    compact = to_compact(structure)
+    assert not compact.recurrent and compact.hidden > 0 and len(compact.nc) > 0
+    assert (compact(inputs) - masked_logits(model, inputs)).abs().max() < 1e-5
