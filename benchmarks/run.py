@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m benchmarks.run [NAME ...] [--repeats N] [--threads N]``.
 
 NAME selects ``benchmarks/bench_NAME.py`` modules (default: all). Each prints
-``name: ratio=X (A=... ms, B=... ms)`` lines; run nothing else on the machine meanwhile.
+``name: ratio=X (A=... ms, B=... ms; paired q1-q3 ...)`` lines; run nothing else on the machine
+meanwhile.
 """
 
 from __future__ import annotations

@@ -1,0 +1,25 @@
+"""The benchmark harness reports the ratio of medians and the spread of the paired ratios."""
+
+import re
+import time
+
+from benchmarks.harness import compare
+
+
+def test_compare_reports_the_ratio_and_the_quartiles_of_paired_ratios(capsys):
+    result = compare(
+        "slow_vs_fast", lambda: time.sleep(0.004), lambda: time.sleep(0.001), warmup=1, repeats=5
+    )
+    line = capsys.readouterr().out.strip()
+    assert line == result.line()
+    match = re.fullmatch(
+        r"slow_vs_fast: ratio=([\d.]+) \(A=[\d.]+ ms, B=[\d.]+ ms; paired q1-q3 ([\d.]+)-([\d.]+)\)", line
+    )
+    assert match, line
+    ratio, q1, q3 = map(float, match.groups())
+    assert ratio > 1.5 and 1.5 < q1 <= q3  # 4 ms against 1 ms, with room for a busy machine
+
+
+def test_compare_with_one_repeat_has_degenerate_quartiles(capsys):
+    result = compare("one", lambda: time.sleep(1e-4), lambda: time.sleep(1e-4), warmup=0, repeats=1)
+    assert result.paired_quartiles[0] == result.paired_quartiles[1]
