@@ -44,3 +44,19 @@ def test_trains_on_cuda_and_evaluates_the_same_on_the_cpu(tmp_path, name):
     assert cpu_metrics.keys() == gpu_metrics.keys()
     for key, value in cpu_metrics.items():
         assert gpu_metrics[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+
+
+def test_one_hot_tokens_take_the_fused_kernel_on_cuda_and_agree_with_the_loop():
+    from .sparse.conftest import make_model, token_data
+    from .sparse.test_sparse_kernels import _guide_values
+
+    data = token_data(per_step=True)
+    model = make_model(data, variant="W+G+N", embedding_dim=0).to("cuda")
+    batch = data.train.batch(range(6)).to(device="cuda")
+    values = _guide_values(model, batch)
+    model.eval()  # deterministic head: compare the recurrent paths only
+    assert not model.lstm.uses_loop(values["lstm"])
+    fused = model.logits(batch, values, loop=False)
+    loop = model.logits(batch, values, loop=True)
+    assert fused.dtype == torch.float64
+    assert torch.allclose(fused, loop, atol=1e-10, rtol=1e-8)

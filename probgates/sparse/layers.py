@@ -154,9 +154,12 @@ class SparseLSTM(SparseLayer):
         self.force_loop = False
 
     def uses_loop(self, values: dict) -> bool:
-        """The Python loop is needed for one-hot inputs, the hard sigmoid and per-sequence z_gate/z_h."""
+        """The Python loop is needed for the hard sigmoid and per-sequence z_gate/z_h. One-hot inputs
+        take the loop on the CPU, where it is faster than the fused kernel's extra identity product,
+        and the fused kernel on CUDA, where the loop's many small kernel launches set the pace."""
         per_sequence = any(values.get(n) is not None and values[n].dim() == 2 for n in ("z_gate", "z_h"))
-        return self.force_loop or self.one_hot or self.activation != "sigmoid" or per_sequence
+        one_hot_on_cpu = self.one_hot and not values["weight_hh"].is_cuda
+        return self.force_loop or self.activation != "sigmoid" or per_sequence or one_hot_on_cpu
 
     def forward(
         self, x: torch.Tensor, values: dict, loop: bool | None = None, state: LSTMState | None = None
@@ -165,7 +168,13 @@ class SparseLSTM(SparseLayer):
         final state; ``state`` is the initial one (None: zeros; see :mod:`probgates.sparse.kernels`)."""
         w_ih, w_hh = values["weight_ih"], values["weight_hh"]
         z_x, z_gate, z_h = values.get("z_x"), values.get("z_gate"), values.get("z_h")
-        if not (self.uses_loop(values) if loop is None else loop):
+        fused = not (self.uses_loop(values) if loop is None else loop)
+        if fused and not self.one_hot:
             return lstm_fused(x, w_ih, w_hh, self.bias, z_x, z_gate, z_h, state)
         xproj = input_projection(x, w_ih, z_x, self.one_hot)
+        if fused:
+            # One-hot tokens: the fused kernel reads their looked-up columns of W_x through an
+            # identity input matrix (a [4H, 4H] product instead of a [4H, V] one on one-hot vectors).
+            eye = torch.eye(xproj.shape[-1], dtype=xproj.dtype, device=xproj.device)
+            return lstm_fused(xproj, eye, w_hh, self.bias, None, z_gate, z_h, state)
         return lstm_loop(xproj, w_hh, self.bias, z_gate, z_h, self.activation, state)

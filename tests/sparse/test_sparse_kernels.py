@@ -18,14 +18,14 @@ def _guide_values(model, batch):
 
 
 @pytest.mark.parametrize("variant", ["W", "W+N", "W+G+N"])
-@pytest.mark.parametrize("inputs", ["frames", "embedding"])
+@pytest.mark.parametrize("inputs", ["frames", "embedding", "one_hot"])
 def test_fused_and_loop_paths_agree_for_the_same_noise(variant, inputs):
-    data = signal_data() if inputs == "frames" else token_data()
-    model = make_model(data, variant=variant)
+    data = signal_data() if inputs == "frames" else token_data(per_step=inputs == "one_hot")
+    model = make_model(data, variant=variant, **({"embedding_dim": 0} if inputs == "one_hot" else {}))
     batch = data.train.batch(range(6))
     values = _guide_values(model, batch)
     model.eval()  # deterministic head: compare the recurrent paths only
-    assert not model.lstm.uses_loop(values["lstm"])
+    assert model.lstm.uses_loop(values["lstm"]) == (inputs == "one_hot")  # one-hot: loop on the CPU
     fused = model.logits(batch, values, loop=False)
     loop = model.logits(batch, values, loop=True)
     assert fused.dtype == torch.float64

@@ -38,7 +38,7 @@ def _config(**kw):
 # ---- the model ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("embedding_dim", [0, 4], ids=["one-hot (loop)", "embedding (fused)"])
+@pytest.mark.parametrize("embedding_dim", [0, 4], ids=["one-hot (loop on the CPU)", "embedding (fused)"])
 def test_carried_state_continues_the_sequence_like_one_pass(embedding_dim):
     data = stream_data()
     model = make_model(data, variant="W+G+N", embedding_dim=embedding_dim)
