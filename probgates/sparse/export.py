@@ -212,9 +212,8 @@ class CompactLSTM(nn.Module):
         if self.kind == "frames":
             x = inputs.to(self.table.dtype).permute(1, 2, 0)  # [T, D, B], a strided view
             T, (n, D), B = x.shape[0], self.table.shape, x.shape[2]
-            return torch.baddbmm(self.b.view(1, n, 1).expand(T, n, B), self.table.expand(T, n, D), x).unbind(
-                0
-            )
+            projection = torch.baddbmm(self.b.view(1, n, 1).expand(T, n, B), self.table.expand(T, n, D), x)
+            return projection.unbind(0)
         return F.embedding(inputs.t(), self.table).transpose(1, 2).unbind(0)
 
     @torch.no_grad()
