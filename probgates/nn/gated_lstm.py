@@ -142,8 +142,9 @@ class GatedLSTMLayer(nn.Module):
         states = x.new_empty(T + 1, H, B)  # states[0] = h_0 = 0
         states[0].zero_()
         h = states.unbind(0)
+        weight_hh = self.weight_hh  # a local: module attribute lookups cost per step
         for t, z in enumerate(z_all.unbind(0)):
-            z.addmm_(self.weight_hh, h[t])
+            z.addmm_(weight_hh, h[t])
             alpha = F.softplus(z[:KH]).view(-1, H * B)  # [K, H B], without the offset
             sums = torch.mm(mixing, alpha).add_(offsets).view(4, H, B)
             i, f = sums[0].div_(sums[1]), sums[2].div_(sums[3])

@@ -157,7 +157,8 @@ class CompactLSTM(nn.Module):
     gates ``[4H', B]``, so that each gate is one contiguous block:
 
     * the input projection of all steps is one batched product ``[T, n, B]`` (with token inputs
-      the embedding, ``W_x`` and the bias are multiplied once into a lookup table ``[V, n]``);
+      the embedding, ``W_x`` and the bias are multiplied once into a lookup table ``[V, n]``, and
+      one lookup gives every step's rows);
     * each step adds ``W_h' h`` for the non-constant rows only, activates them in place and copies
       them into a gate buffer whose constant rows hold ``act(b)`` for the whole sequence, then
       updates ``c`` and ``h`` in place. The loop allocates nothing and makes no views.
@@ -220,11 +221,11 @@ class CompactLSTM(nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, T, O]`` for frames ``[B, T, D]`` or token ids ``[B, T]``."""
         steps = self._input_steps(inputs)
-        T, (n, B) = len(steps), steps[0].shape
+        T, B = len(steps), inputs.shape[0]
         w_hh, nc, recurrent = self.w_hh, self.nc, self.recurrent
         gates = self.constant_gates.unsqueeze(1).repeat(1, B)  # [4H', B]; constant rows stay act(b)
         i, f, g, o = gates.chunk(4, 0)
-        pre = steps[0].new_empty(n, B)  # the non-constant rows of one step, activated in place
+        pre = w_hh.new_empty(len(nc), B)  # the non-constant rows of one step, activated in place
         sigma, tanh_g = pre[: self.sigma_rows], pre[self.sigma_rows :]
         c = pre.new_zeros(self.hidden, B)
         tanh_c = torch.empty_like(c)
