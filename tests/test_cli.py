@@ -187,8 +187,10 @@ def test_sparse_spec_trains_through_the_cli_and_compresses(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", str(spec), "--out", str(out)]) == 0
     assert main(["compress", str(out)]) == 0
-    assert (out / "compressed" / "compression.json").exists()
-    assert "compressed models and tables" in capsys.readouterr().out
+    stats = json.loads((out / "compressed" / "compression.json").read_text())
+    assert stats["input_recovery"]["relevant_total"] == 2 and stats["input_recovery"]["irrelevant_total"] == 6
+    printed = capsys.readouterr().out
+    assert "compressed models and tables" in printed and "relevant inputs kept" in printed
 
 
 def test_compress_of_a_run_without_sparse_layers_says_so(tmp_path, capsys):

@@ -6,8 +6,8 @@
   the model must output blanks and then reproduce the symbols (per-step categorical targets).
 * :func:`sparse_signal`: sequences of ``num_features`` Gaussian features of which only
   ``num_relevant`` (``info["relevant_features"]``) decide the class, through
-  :func:`sparse_signal_labels` (a linear score of their time average), so a model that
-  sparsifies its inputs should keep exactly those.
+  :func:`sparse_signal_labels` (a linear score of their time average), each with a weight of
+  comparable size, so a model that sparsifies its inputs should keep exactly those.
 
 Every generator draws all sequences from one ``torch.Generator`` seeded with ``seed``, then cuts
 them into train / valid / test (the last ``num_valid + num_test`` sequences). ``num_sequences``
@@ -155,6 +155,22 @@ def sparse_signal_labels(
     return (summary @ class_weights.T).argmax(dim=-1)
 
 
+def _class_weights(num_classes: int, num_relevant: int, generator: torch.Generator) -> Tensor:
+    """Class weights ``[num_classes, num_relevant]`` under which every relevant feature matters.
+
+    Adding the same number to a feature's weight in every class leaves every label unchanged, so
+    a feature's influence is the spread of its column about the class mean. Gaussian columns
+    would make some nearly constant (two classes: ``w_1 - w_0`` close to 0), i.e. features that are
+    "relevant" by construction yet decide almost no label. Each column is therefore centered and
+    rescaled to a norm drawn uniformly from [0.5, 1]: directions stay random, and no relevant
+    feature has less than half the influence of another.
+    """
+    raw = torch.randn(num_classes, num_relevant, generator=generator, dtype=torch.float64)
+    centered = raw - raw.mean(dim=0)
+    norm = 0.5 + 0.5 * torch.rand(num_relevant, generator=generator, dtype=torch.float64)
+    return centered / centered.norm(dim=0) * norm
+
+
 def sparse_signal(
     num_sequences: int = 2000,
     seq_len: int = 20,
@@ -171,7 +187,8 @@ def sparse_signal(
 
     Inputs ``[seq_len, num_features]`` are standard-normal. ``num_relevant`` feature indices
     (``info["relevant_features"]``, sorted) and class weights ``[num_classes, num_relevant]``
-    (``info["class_weights"]``) are drawn from the seed; the label is
+    (``info["class_weights"]``, see :func:`_class_weights`: every relevant feature moves the class
+    scores by a comparable amount) are drawn from the seed; the label is
     :func:`sparse_signal_labels` (deterministic, noise-free, a function of the relevant features
     only). The other ``num_features - num_relevant`` features are pure noise.
     """
@@ -185,7 +202,7 @@ def sparse_signal(
     dtype = dtype or torch.get_default_dtype()
     g = torch.Generator().manual_seed(seed)
     relevant = torch.randperm(num_features, generator=g)[:num_relevant].sort().values
-    weights = torch.randn(num_classes, num_relevant, generator=g, dtype=torch.float64)
+    weights = _class_weights(num_classes, num_relevant, g)
     inputs = torch.randn(num_sequences, seq_len, num_features, generator=g, dtype=torch.float64).to(dtype)
     labels = sparse_signal_labels(inputs, relevant, weights)
     info = {

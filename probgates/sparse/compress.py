@@ -4,8 +4,9 @@ Files written (each atomically):
 
 * ``compression.json``: quality of the masked model per split, the statistics of
   :func:`~probgates.sparse.masks.compression_stats` by the paper code's rule and (``reachable``)
-  with units that cannot reach the output dropped, and the largest difference between each
-  export's logits and the masked model's on a test batch;
+  with units that cannot reach the output dropped (both with ``input_recovery`` when the dataset
+  knows its relevant inputs), and the largest difference between each export's logits and the
+  masked model's on a test batch;
 * ``compression.txt``: the same as a readable table;
 * ``structure.pt``: the folded, zeroed network and its unit masks under the reachable rule (tensors
   only; rebuild any export with :func:`load_structure` and :mod:`probgates.sparse.export`);
@@ -101,9 +102,10 @@ def compress_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
     folded = fold_model(model)
-    stats = compression_stats(find_structure(folded, "reference"))
+    relevant = data.info.get("relevant_features")  # known ground truth (sparse_signal)
+    stats = compression_stats(find_structure(folded, "reference"), relevant)
     structure = find_structure(folded, "reachable")
-    stats["reachable"] = compression_stats(structure)
+    stats["reachable"] = compression_stats(structure, relevant)
     stats["quality"] = {
         split: evaluate_dataset(model, getattr(data, split), eval_batch_size)
         for split in ("valid", "test")

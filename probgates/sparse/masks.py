@@ -154,8 +154,25 @@ def find_structure(net: FoldedNetwork, rule: str = "reference") -> Structure:
     return Structure(zeroed, input_keep, hidden_keep, gate_nonconstant, vocab_keep)
 
 
-def compression_stats(structure: Structure) -> dict:
-    """The paper's statistics (§8 tables) of a :class:`Structure`."""
+def input_recovery(input_keep: torch.Tensor, relevant: list[int]) -> dict:
+    """How the kept inputs match a known ground truth (e.g. ``sparse_signal``'s relevant features)."""
+    relevant_mask = torch.zeros_like(input_keep)
+    relevant_mask[torch.as_tensor(relevant, dtype=torch.long)] = True
+    irrelevant_total = int((~relevant_mask).sum())
+    irrelevant_removed = int((~relevant_mask & ~input_keep).sum())
+    return {
+        "relevant_kept": int((relevant_mask & input_keep).sum()),
+        "relevant_total": int(relevant_mask.sum()),
+        "relevant_removed": (relevant_mask & ~input_keep).nonzero().flatten().tolist(),
+        "irrelevant_removed": irrelevant_removed,
+        "irrelevant_total": irrelevant_total,
+        "irrelevant_removed_fraction": irrelevant_removed / irrelevant_total if irrelevant_total else 1.0,
+    }
+
+
+def compression_stats(structure: Structure, relevant_inputs: list[int] | None = None) -> dict:
+    """The paper's statistics (§8 tables) of a :class:`Structure`; with ``relevant_inputs`` (the
+    inputs known to matter) also :func:`input_recovery` under ``"input_recovery"``."""
     net = structure.network
     matrices = {}
     if net.embedding is not None:
@@ -184,6 +201,8 @@ def compression_stats(structure: Structure) -> dict:
     if structure.vocab_keep is not None:
         stats["vocabulary_kept"] = int(structure.vocab_keep.sum())
         stats["vocabulary_total"] = structure.vocab_keep.numel()
+    if relevant_inputs is not None:
+        stats["input_recovery"] = input_recovery(structure.input_keep, relevant_inputs)
     return stats
 
 
@@ -193,6 +212,14 @@ def _table_rows(stats: dict) -> list[tuple[str, str]]:
     if "vocabulary_kept" in stats:
         rows.append(("vocabulary kept", f"{stats['vocabulary_kept']} / {stats['vocabulary_total']}"))
     rows.append(("inputs kept", f"{stats['inputs_kept']} / {stats['inputs_total']}"))
+    if "input_recovery" in stats:
+        r = stats["input_recovery"]
+        missing = f" (removed: {', '.join(map(str, r['relevant_removed']))})" if r["relevant_removed"] else ""
+        share = 100 * r["irrelevant_removed_fraction"]
+        rows.append(("relevant inputs kept", f"{r['relevant_kept']} / {r['relevant_total']}{missing}"))
+        rows.append(
+            ("irrelevant removed", f"{r['irrelevant_removed']} / {r['irrelevant_total']} ({share:.1f}%)")
+        )
     rows.append(("hidden neurons kept", f"{stats['hidden_kept']} / {stats['hidden_total']}"))
     per = ", ".join(f"{k} {v}" for k, v in stats["gates_nonconstant_by_type"].items())
     rows.append(("non-constant gates", f"{stats['gates_nonconstant']} / {4 * stats['hidden_kept']} ({per})"))

@@ -105,3 +105,19 @@ def test_reachable_rule_drops_units_without_a_path_to_the_output():
     assert find_structure(net, "reachable").hidden_keep.tolist() == [True, True]
     with pytest.raises(ValueError, match="unknown rule 'x'; valid: reference, reachable"):
         find_structure(net, "x")
+
+
+def test_input_recovery_against_known_relevant_inputs():
+    # The hand-built network keeps inputs 0 and 2 of 3; say inputs 1 and 2 are the relevant ones.
+    stats = compression_stats(find_structure(_hand_built()), relevant_inputs=[1, 2])
+    assert stats["input_recovery"] == {
+        "relevant_kept": 1,
+        "relevant_total": 2,
+        "relevant_removed": [1],
+        "irrelevant_removed": 0,
+        "irrelevant_total": 1,
+        "irrelevant_removed_fraction": 0.0,
+    }
+    text = format_table(stats)
+    assert "relevant inputs kept  1 / 2 (removed: 1)" in text and "irrelevant removed    0 / 1 (0.0%)" in text
+    assert "input_recovery" not in compression_stats(find_structure(_hand_built()))
