@@ -470,9 +470,8 @@ def fetch(
         verify_checksum(dest, sha256=sha256, md5=md5)
         return dest
     if not download:
-        raise DataError(
-            _missing_message(dest, urls, note, "downloading is disabled; pass download=True"), dest
-        )
+        how = "pass download=True (command line: --set data.options.download=true)"
+        raise DataError(_missing_message(dest, urls, note, f"downloading is disabled; {how}"), dest)
     if not urls:
         raise DataError(_missing_message(dest, urls, note, "it cannot be downloaded"), dest)
     errors: list[str] = []
