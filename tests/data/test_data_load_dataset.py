@@ -103,3 +103,12 @@ def test_ragged_batches_masks_and_padding():
     labelled = SequenceDataset(inputs, torch.tensor([0, 1, 0, 1]), name="labels")
     lb = labelled.batch([3, 0])
     assert lb.targets.tolist() == [1, 0] and not lb.per_step_targets and lb.mask.sum(1).tolist() == [2, 3]
+
+
+def test_batch_indices_out_of_range_say_how_many_sequences_there_are():
+    ds = SequenceDataset([torch.arange(1, 4), torch.arange(1, 2)], torch.tensor([0, 1]), name="toy")
+    with pytest.raises(IndexError, match=r"'toy' has 2 sequences \(indices 0..1\); asked for 2, 3"):
+        ds.batch(range(4))
+    with pytest.raises(IndexError, match="asked for -1"):
+        ds.batch([-1])
+    assert ds.batch([1]).batch_size == 1
