@@ -120,15 +120,16 @@ class SequenceDataset:
     def batch(self, indices: Sequence[int] | Tensor) -> SequenceBatch:
         """The padded minibatch of the sequences at ``indices`` (``0 <= i < len(self)``)."""
         index = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
-        if len(index) and not (0 <= int(index.min()) and int(index.max()) < len(self)):
-            bad = [i for i in index.tolist() if not 0 <= i < len(self)]
+        positions = index.tolist()
+        bad = [i for i in positions if not 0 <= i < len(self)]
+        if bad:
             raise IndexError(
                 f"dataset {self.name!r} has {len(self)} sequences (indices 0..{len(self) - 1}); "
                 f"asked for {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''}"
             )
-        inputs, mask = pad_sequences([self.inputs[i] for i in index.tolist()])
+        inputs, mask = pad_sequences([self.inputs[i] for i in positions])
         if self.per_step:
-            targets, _ = pad_sequences([self.targets[i] for i in index.tolist()])
+            targets, _ = pad_sequences([self.targets[i] for i in positions])
         else:
             targets = self.targets[index]
         return SequenceBatch(inputs, targets, mask, mask.sum(1), index)
