@@ -10,7 +10,9 @@ Files written (each atomically):
 * ``compression.txt``: the same as a readable table;
 * ``structure.pt``: the folded, zeroed network and its unit masks under the reachable rule (tensors
   only; rebuild any export with :func:`load_structure` and :mod:`probgates.sparse.export`);
-* ``torch_lstm.pt``, ``compact.pt``, ``pruned.pt``: the state dicts of the three exports.
+* ``torch_lstm.pt``, ``compact.pt``, ``pruned.pt``: the state dicts of the three exports
+  (``compact.pt`` carries :attr:`CompactLSTM.FORMAT_VERSION`; one written before the current layout
+  is refused by ``load_state_dict``: rebuild the module from ``structure.pt`` instead).
 """
 
 from __future__ import annotations

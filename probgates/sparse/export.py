@@ -171,8 +171,13 @@ class CompactLSTM(nn.Module):
     rows, so that activating them is one clip.
     """
 
+    #: The layout of the buffers: 2 since sigmoid-gate g rows are doubled. A state dict of the
+    #: earlier layout has no ``format_version`` and is refused by ``load_state_dict``.
+    FORMAT_VERSION = 2
+
     def __init__(self, structure: Structure):
         super().__init__()
+        self.register_buffer("format_version", torch.tensor(self.FORMAT_VERSION))
         net = structure.network
         inputs, neurons, rows, w_ih, w_hh, b, head_w = _reduced(structure)
         Hr = len(neurons)

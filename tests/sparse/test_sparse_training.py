@@ -93,7 +93,11 @@ def test_compress_run_writes_tables_and_exports(tmp_path):
     assert "non-constant gates" in text and "reachable units only" in text
     structure = load_structure(out / "structure.pt")
     compact = to_compact(structure)
-    compact.load_state_dict(torch.load(out / "compact.pt", weights_only=True))
+    state = torch.load(out / "compact.pt", weights_only=True)
+    compact.load_state_dict(state)
+    del state["format_version"]  # a state dict of the layout before the doubled g rows
+    with pytest.raises(RuntimeError, match="format_version"):
+        compact.load_state_dict(state)
 
 
 def test_compress_run_without_sparse_layers_says_so(tmp_path):
