@@ -8,9 +8,6 @@ Lines printed (A / B):
   Target of the issue: <= 1.5.
 * ``sparse_wgn_per_sequence_svi_step_vs_nn_lstm_step``: the same with group variables drawn once per
   sequence (the paper code), which needs the Python loop: what per-sequence noise costs.
-* ``sparse_loop_vs_autograd_loop``: forward and backward of the step-by-step recurrence
-  (:func:`~probgates.sparse.recurrence.lstm_loop`, hand-written backward) against autograd through
-  the same loop, at the IMDb model's sizes (hard-sigmoid gates, B=128, T=200, H=128, W+G+N).
 * ``compact_eval_vs_dense_eval`` and ``torch_lstm_export_eval_vs_dense_eval``: inference of the
   exported compact module / the reduced plain ``nn.LSTM`` against the dense ``nn.LSTM`` model of the
   original size, on a W+G+N model trained here for about 90 s (sparse-signal task, 128 features of
@@ -41,7 +38,6 @@ from probgates.sparse import (
     to_compact,
     to_torch_lstm,
 )
-from probgates.sparse.recurrence import lstm_loop, lstm_loop_autograd
 
 BATCH, STEPS, INPUT, HIDDEN = 64, 100, 128, 256
 
@@ -107,26 +103,6 @@ def _train_sparse_model(seconds: float = 90.0):
     return model.eval(), data, epochs, trainer.evaluate("test")
 
 
-def _loop_vs_autograd(options, batch=128, steps=200, hidden=128):
-    g = torch.Generator().manual_seed(0)
-    xproj = torch.randn(batch, steps, 4 * hidden, generator=g).requires_grad_()
-    weight_hh = (0.1 * torch.randn(4 * hidden, hidden, generator=g)).requires_grad_()
-    bias = torch.zeros(4 * hidden, requires_grad=True)
-    z_gate = torch.ones(4 * hidden, requires_grad=True)
-    z_h = torch.ones(hidden, requires_grad=True)
-
-    def step_of(loop):
-        def step():
-            states, _ = loop(xproj, weight_hh, bias, z_gate, z_h, "hard_sigmoid")
-            states[:, -1].sum().backward()
-
-        return step
-
-    shape = f"hard sigmoid, B={batch} T={steps} H={hidden}"
-    name = f"sparse_loop_vs_autograd_loop ({shape})"
-    return compare(name, step_of(lstm_loop), step_of(lstm_loop_autograd), **options)
-
-
 def run(repeats: int = 15, threads: int = 1):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -165,8 +141,6 @@ def run(repeats: int = 15, threads: int = 1):
             **options,
         ),
     ]
-
-    results.append(_loop_vs_autograd(options))
 
     model, trained_data, epochs, test = _train_sparse_model()
     structure = find_structure(fold_model(model), "reachable")

@@ -1,4 +1,4 @@
-r"""The LSTM with gate (G) and neuron (N) variables: the fused-kernel path and the gate activations.
+r"""The LSTM with gate (G) and neuron (N) variables: the fused-kernel path and the reference loop.
 
 Reference §6.2, in torch's layout (``weight_ih`` is ``[4H, D]``, gate blocks i, f, g, o):
 
@@ -12,8 +12,8 @@ A group variable is either one vector for the minibatch (``[n]``) or one per seq
 :func:`lstm_fused` folds minibatch-level variables into the weights,
 ``W_x <- diag(z_gate) W_x diag(z_x)`` and ``W_h <- diag(z_gate) W_h diag(z_h)``, runs
 ``torch._VF.lstm`` (the kernel behind ``nn.LSTM``) and multiplies the output states by ``z_h``;
-:func:`probgates.sparse.recurrence.lstm_loop` is the step-by-step recurrence (with a hand-written
-backward pass) that also takes per-sequence variables and the hard sigmoid.
+:func:`lstm_loop` is the step-by-step reference that also takes per-sequence variables and the hard
+sigmoid.
 
 Both start from an initial state ``(h_0, c_0)`` (zeros when None) and return the final one, for
 truncated BPTT with the state carried across windows (reference §7, word-PTB). The state is the
@@ -57,6 +57,44 @@ def constant_gate_values(bias: torch.Tensor, activation: str = "sigmoid") -> tor
     return torch.cat([act(i), act(f), torch.tanh(g), act(o)], -1)
 
 
+def _per_row(z: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    return None if z is None else (z.unsqueeze(0) if z.dim() == 1 else z)
+
+
+def lstm_loop(
+    xproj: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias: torch.Tensor,
+    z_gate: torch.Tensor | None = None,
+    z_h: torch.Tensor | None = None,
+    activation: str = "sigmoid",
+    state: LSTMState | None = None,
+) -> tuple[torch.Tensor, LSTMState]:
+    """Reference recurrence. ``xproj`` ``[B, T, 4H]`` = ``(x * z_x) W_x^T`` (no bias, no z_gate).
+
+    Returns the states ``h_t`` ``[B, T, H]`` (already multiplied by ``z_h``) and the final state
+    (``h_T`` before ``z_h``, ``c_T``); ``state`` is the initial one (None: zeros).
+    """
+    B = xproj.shape[0]
+    H = weight_hh.shape[1]
+    act = gate_activation(activation)
+    z_gate, z_h = _per_row(z_gate, B), _per_row(z_h, B)
+    weight_hh_t = weight_hh.t()
+    h_raw, c = (xproj.new_zeros(B, H), xproj.new_zeros(B, H)) if state is None else state
+    h = h_raw if z_h is None else h_raw * z_h
+    states = []
+    for x_t in xproj.unbind(1):  # one backward node for all steps (not a full-size one per step)
+        a = x_t + h @ weight_hh_t
+        if z_gate is not None:
+            a = a * z_gate
+        i, f, g, o = (a + bias).chunk(4, 1)
+        c = act(f) * c + act(i) * torch.tanh(g)
+        h_raw = act(o) * torch.tanh(c)
+        h = h_raw if z_h is None else h_raw * z_h
+        states.append(h)
+    return torch.stack(states, 1), (h_raw, c)
+
+
 def fold_weights(
     weight_ih: torch.Tensor,
     weight_hh: torch.Tensor,
@@ -88,8 +126,7 @@ def lstm_fused(
     """The fused ``nn.LSTM`` kernel on ``x`` ``[B, T, D]`` with minibatch-level variables folded in.
 
     ``z_x`` may also be per sequence (``[B, D]``): it then scales the inputs instead. Returns the
-    states ``[B, T, H]`` (times ``z_h``) and the final state, as
-    :func:`~probgates.sparse.recurrence.lstm_loop`.
+    states ``[B, T, H]`` (times ``z_h``) and the final state, as :func:`lstm_loop`.
     """
     if z_x is not None and z_x.dim() == 2:
         x, z_x = x * z_x.unsqueeze(1), None

@@ -19,8 +19,7 @@ from pyro.nn import PyroModule
 from torch import nn
 from torch.nn import functional as F
 
-from probgates.sparse.kernels import LSTMState, input_projection, lstm_fused
-from probgates.sparse.recurrence import lstm_loop
+from probgates.sparse.kernels import LSTMState, input_projection, lstm_fused, lstm_loop
 from probgates.sparse.variational import SparseVariable
 
 _LRT_EPS = 1e-8

@@ -4,8 +4,7 @@ import pytest
 import torch
 from pyro import poutine
 
-from probgates.sparse.kernels import constant_gate_values, hard_sigmoid, lstm_fused
-from probgates.sparse.recurrence import lstm_loop
+from probgates.sparse.kernels import constant_gate_values, hard_sigmoid, lstm_fused, lstm_loop
 
 from .conftest import make_model, signal_data, token_data
 
