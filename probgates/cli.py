@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from probgates.data import DataError
-from probgates.infer import NonFiniteLossError, RunDirectory, TrainingInterrupted
+from probgates.infer import NonFiniteLossError, RunDirectory, TrainingInterrupted, keep_freed_memory
 from probgates.spec import SpecError, load_spec
 
 
@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # PROBGATES_MALLOC=system keeps the C library's settings
     if args.command == "train" and not args.resume and not args.spec:
         print("probgates train: error: give a SPEC file (or --resume --out RUN_DIR)", file=sys.stderr)
         return 2

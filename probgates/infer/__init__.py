@@ -1,5 +1,6 @@
 """Stochastic variational inference: ELBOs with likelihood/KL parts, KL weights, the trainer."""
 
+from probgates.infer.allocator import keep_freed_memory
 from probgates.infer.elbo import MeanFieldELBO, TraceELBO, make_elbo
 from probgates.infer.kl_scale import LatentScaleMessenger, scale_latents
 from probgates.infer.run_dir import RunDirectory
@@ -17,6 +18,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainingInterrupted",
+    "keep_freed_memory",
     "make_elbo",
     "scale_latents",
 ]
