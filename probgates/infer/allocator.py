@@ -4,8 +4,8 @@ An SVI update allocates and frees the same large tensors every time: sampled wei
 their noise, the KL terms, gradients, optimizer temporaries. glibc's allocator hands a freed block
 above its mmap threshold (128 KiB at first, raised by itself up to 32 MiB) back to the operating
 system, and trims the top of its heap above 128 KiB; the next tensor of that size then gets fresh
-pages, and writing them costs a page fault per 4 KiB. On the 2-core virtual machines this project
-is developed on, that made a word-PTB W+G+N update on the CPU about twice as slow
+pages, and writing them costs a page fault per 4 KiB. On a 2-core Linux virtual machine that
+made a word-PTB W+G+N update on the CPU about twice as slow
 (``python -m benchmarks.run allocator``).
 
 :func:`keep_freed_memory` raises both thresholds to 1 GiB with ``mallopt``: blocks up to that size
