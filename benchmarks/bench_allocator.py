@@ -55,14 +55,9 @@ def _child(keep: bool, threads: int) -> None:
 
 
 def _run_child(keep: bool, threads: int) -> float:
-    env_args = [
-        sys.executable,
-        "-m",
-        "benchmarks.bench_allocator",
-        "keep" if keep else "system",
-        str(threads),
-    ]
-    out = subprocess.run(env_args, capture_output=True, text=True, check=True)
+    side = "keep" if keep else "system"
+    command = [sys.executable, "-m", "benchmarks.bench_allocator", side, str(threads)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["median_ms"]
 
 

@@ -50,6 +50,6 @@ def keep_freed_memory() -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, KEEP_BELOW)) and bool(
-        libc.mallopt(M_TRIM_THRESHOLD, KEEP_BELOW)
-    )
+    mmap_set = libc.mallopt(M_MMAP_THRESHOLD, KEEP_BELOW)
+    trim_set = libc.mallopt(M_TRIM_THRESHOLD, KEEP_BELOW)
+    return bool(mmap_set and trim_set)

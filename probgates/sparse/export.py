@@ -192,16 +192,16 @@ class CompactLSTM(nn.Module):
         self.register_buffer("nc", nc)
         self.register_buffer("constant_gates", constant_gate_values(b, net.activation))  # act(b)
         w_ih, w_hh, b = w_ih[nc], w_hh[nc], b[nc]
-        scale = torch.ones(len(nc), 1, dtype=w_ih.dtype)
+        # Every row's preactivation z becomes scale * z + offset.
+        scale, offset = torch.ones(len(nc), dtype=w_ih.dtype), torch.zeros(len(nc), dtype=w_ih.dtype)
         if net.activation == "hard_sigmoid":
             # The affine part of clip(0.2 z + 0.5, 0, 1) goes into the sigma rows: the loop then
             # only clamps them.
             scale[: self.sigma_rows] = HARD_SIGMOID_SLOPE
+            offset[: self.sigma_rows] = HARD_SIGMOID_OFFSET
         else:
             scale[self.sigma_rows :] = 2.0  # the g rows then hold 2 z: tanh(z) = 2 sigma(2 z) - 1
-        w_ih, w_hh, b = w_ih * scale, w_hh * scale, b * scale.squeeze(1)
-        if net.activation == "hard_sigmoid":
-            b[: self.sigma_rows] += HARD_SIGMOID_OFFSET
+        w_ih, w_hh, b = w_ih * scale.unsqueeze(1), w_hh * scale.unsqueeze(1), b * scale + offset
         self.register_buffer("w_hh", w_hh.contiguous())  # [n, Hr]
         self.recurrent = bool((w_hh != 0).any())
         if self.kind == "frames":
