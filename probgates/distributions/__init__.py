@@ -10,12 +10,14 @@
   vectorized digamma / log-gamma / trigamma (the gate priors use it).
 * :class:`LogUniform`: the improper log-uniform prior of sparse variational dropout, with
   :func:`sparse_vd_kl`, the Molchanov et al. (2017) KL approximation, registered for
-  ``kl_divergence(Normal, LogUniform)``.
+  ``kl_divergence(Normal, LogUniform)``, and :class:`LogAlphaNormal`, the guide of a sparsified
+  weight, a Normal that carries its log alpha so that its KL to the prior reads it directly.
 """
 
 from .bivariate_beta import BivariateBeta, olkin_liu_gates
 from .flexible_bivariate_beta import FlexibleBivariateBeta, flexible_gates
 from .gamma_kl import VectorizedKLGamma, gamma_kl
+from .log_alpha_normal import LogAlphaNormal
 from .log_uniform import SPARSE_VD_KL_CONSTANTS, LogUniform, sparse_vd_kl
 from .marsaglia_tsang import MarsagliaTsangGamma
 
@@ -23,6 +25,7 @@ __all__ = [
     "SPARSE_VD_KL_CONSTANTS",
     "BivariateBeta",
     "FlexibleBivariateBeta",
+    "LogAlphaNormal",
     "LogUniform",
     "MarsagliaTsangGamma",
     "VectorizedKLGamma",

@@ -1,9 +1,9 @@
 """The sparse sequence model (Bayesian framework): embedding or direct input, one sparse LSTM, a head.
 
 As a Pyro program (reference §6.5): every sparsified tensor is a global site outside the batch
-plate with the improper log-uniform prior; the guide draws the same sites from mean-field Normals.
-``TraceMeanField_ELBO`` (the trainer's ``mean_field`` ELBO) uses the registered
-``kl_divergence(Normal, LogUniform)``; the likelihood sits in
+plate with the improper log-uniform prior; the guide draws the same sites from mean-field Normals
+(:class:`~probgates.distributions.LogAlphaNormal`). ``TraceMeanField_ELBO`` (the trainer's
+``mean_field`` ELBO) uses the registered ``kl_divergence(LogAlphaNormal, LogUniform)``; the likelihood sits in
 ``pyro.plate("sequences", num_data, subsample=batch.index)``, so the loss is the data NLL scaled to
 the training set plus the KL once (−ELBO; the paper code minimizes −ELBO / N).
 

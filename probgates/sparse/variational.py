@@ -7,12 +7,13 @@ Sparse variational dropout (Molchanov et al. 2017) as used by Lobacheva et al. (
 
 .. math:: \log\alpha = 2\log\sigma - \log\theta^2 \quad\text{clipped to } [-8, 8].
 
-The guide's Normal gets the scale :math:`\sigma' = |\theta|\, e^{\log\alpha / 2}` computed from the
-*clipped* log alpha, so the KL registered for ``kl_divergence(Normal, LogUniform)`` (which
-``TraceMeanField_ELBO`` uses) sees exactly the clipped value, and the clipped region has zero
-gradient as in the reference. The loc is kept at least ``1e-8`` away from 0 (a loc of exactly 0
-would make the registered KL's gradient NaN). An element is pruned where
-:math:`\log\alpha \ge` threshold (3): the evaluation value is :math:`\theta \cdot [\log\alpha < 3]`.
+The guide is a :class:`~probgates.distributions.LogAlphaNormal` with loc :math:`\theta` and the
+scale :math:`\sigma' = |\theta|\, e^{\log\alpha / 2}` computed from the *clipped* log alpha, which
+it carries: the KL registered for ``kl_divergence(LogAlphaNormal, LogUniform)`` (which
+``TraceMeanField_ELBO`` uses) is :func:`~probgates.distributions.sparse_vd_kl` of exactly the
+clipped value, and the clipped region has zero gradient as in the reference. An element is pruned
+where :math:`\log\alpha \ge` threshold (3): the evaluation value is
+:math:`\theta \cdot [\log\alpha < 3]`.
 
 Weights are initialised like the baseline; group variables (``init = 1``) have mean 1. A tensor
 that is not sparsified (``sparse=False``) is a plain deterministic parameter with no site.
@@ -27,16 +28,17 @@ from pyro import poutine
 from pyro.nn import PyroModule
 from torch import nn
 
-from probgates.distributions import LogUniform
+from probgates.distributions import LogAlphaNormal, LogUniform
 
-_TINY = 1e-8  # |loc| and |theta| floor (theta^2 floor 1e-16)
+_TINY = 1e-8  # |theta| floor in log theta^2 (theta^2 floor 1e-16)
 
 
 class FiniteLogUniform(LogUniform):
     """:class:`LogUniform` whose unnormalised ``log_prob`` is finite at exactly 0 (``|w|`` floored at
     1e-30). ``TraceMeanField_ELBO`` never uses it for the loss (the registered KL replaces it) but
     scores every site, and a float32 draw of exactly 0 would otherwise warn about ``+inf``.
-    ``kl_divergence(Normal, FiniteLogUniform)`` dispatches to the registered Normal/LogUniform KL."""
+    ``kl_divergence(LogAlphaNormal, FiniteLogUniform)`` dispatches to the registered
+    LogAlphaNormal/LogUniform KL."""
 
     def expand(self, batch_shape, _instance=None):
         return super().expand(batch_shape, self._get_checked_instance(FiniteLogUniform, _instance))
@@ -79,10 +81,15 @@ class SparseVariable(PyroModule):
     def shape(self) -> torch.Size:
         return self.theta.shape
 
+    def _log_theta2(self) -> torch.Tensor:
+        return self.theta.square().clamp_min(_TINY**2).log()
+
+    def _clipped_log_alpha(self, log_theta2: torch.Tensor) -> torch.Tensor:
+        return (2.0 * self.log_sigma - log_theta2).clamp(*self.clip)
+
     def log_alpha(self) -> torch.Tensor:
         """Clipped :math:`\\log\\alpha = 2\\log\\sigma - \\log\\theta^2` (sparse tensors only)."""
-        log_theta2 = self.theta.square().clamp_min(_TINY**2).log()
-        return (2.0 * self.log_sigma - log_theta2).clamp(*self.clip)
+        return self._clipped_log_alpha(self._log_theta2())
 
     def keep_mask(self) -> torch.Tensor:
         """Bool mask of elements kept (log alpha < threshold); all True when not sparse."""
@@ -100,12 +107,10 @@ class SparseVariable(PyroModule):
 
     def posterior(self, copies: int | None = None) -> dist.Distribution:
         """q: ``Normal(theta, sigma')`` with the clipped log alpha; ``copies`` independent draws."""
-        log_theta2 = self.theta.square().clamp_min(_TINY**2).log()
-        log_alpha = (2.0 * self.log_sigma - log_theta2).clamp(*self.clip)
+        log_theta2 = self._log_theta2()
+        log_alpha = self._clipped_log_alpha(log_theta2)
         scale = (0.5 * (log_alpha + log_theta2)).exp()
-        tiny = torch.where(self.theta < 0, -_TINY, _TINY).to(self.theta.dtype)
-        loc = torch.where(self.theta.abs() < _TINY, tiny, self.theta)
-        q = dist.Normal(loc, scale)
+        q = LogAlphaNormal(self.theta, scale, log_alpha)
         if copies is not None:
             q = q.expand((copies, *self.shape))
         return q.to_event(q.batch_shape.__len__())
