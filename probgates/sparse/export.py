@@ -232,6 +232,16 @@ class CompactLSTM(nn.Module):
     @torch.no_grad()
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, T, O]`` for frames ``[B, T, D]`` or token ids ``[B, T]``."""
+        states = self._states(inputs)  # an inference tensor; the logits made from it are not
+        weight = self.head.weight.expand(states.shape[0], *self.head.weight.shape)
+        logits = torch.bmm(weight, states).permute(2, 0, 1)  # [B, T, O]
+        return logits + self.head.bias if self.head.bias is not None else logits
+
+    @torch.inference_mode()
+    def _states(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The hidden states ``[T, H', B]``. Inference mode, not just ``no_grad``: each of the loop's
+        small in-place operations then skips the version counter and view tracking, which on
+        the CPU made the loop about 15 % faster."""
         steps = self._input_steps(inputs)
         T, B = len(steps), inputs.shape[0]
         w_hh, nc, recurrent = self.w_hh, self.nc, self.recurrent
@@ -262,9 +272,7 @@ class CompactLSTM(nn.Module):
             torch.sigmoid(c2, out=tanh_c)
             torch.add(minus_one, tanh_c, alpha=2.0, out=tanh_c)  # tanh(c_t)
             torch.mul(o, tanh_c, out=h_next)
-        weight = self.head.weight.expand(T, *self.head.weight.shape)
-        logits = torch.bmm(weight, states[1:]).permute(2, 0, 1)  # [B, T, O]
-        return logits + self.head.bias if self.head.bias is not None else logits
+        return states[1:]
 
 
 def to_compact(structure: Structure) -> CompactLSTM:
