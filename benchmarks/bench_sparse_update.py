@@ -1,19 +1,27 @@
-"""What the guide's :class:`~probgates.distributions.LogAlphaNormal` saves in the KL of big layers.
+"""Where the SVI update of a big sparse model goes, and what three choices save.
 
-Each line compares the guide as it is (a ``LogAlphaNormal`` whose KL reads the clipped log alpha
-directly) with the same guide built as a plain ``Normal``, whose registered KL recomputes
-``log alpha = 2 (log sigma - log |theta|)`` from loc and scale and so needs its loc kept away from
-0 (the earlier implementation, defined here as the reference):
+Lines printed (A / B):
 
 * ``sparse_kl_and_draw_log_alpha_normal_vs_plain_normal``: one guide draw plus the KL, forward and
-  backward, of one sparsified tensor of the IMDb embedding's size (20,002 x 300);
-* ``imdb_wgn_update_log_alpha_normal_vs_plain_normal``: one SVI update of an IMDb-sized W+G+N model
-  (embedding 20,002 x 300, LSTM 128, B=128, T=200, generated tokens of Zipf frequencies);
-* ``word_ptb_wgn_update_log_alpha_normal_vs_plain_normal``: one SVI update of a word-PTB-sized W+G+N
-  model (one-hot 10,000-word inputs, LSTM 256, 10,000-way head; B=32, T=35).
+  backward, of one sparsified tensor of the IMDb embedding's size (20,002 x 300), with the guide as
+  it is (a :class:`~probgates.distributions.LogAlphaNormal` whose KL reads the clipped log alpha
+  directly) against the same guide built as a plain ``Normal``, whose registered KL recomputes
+  ``log alpha = 2 (log sigma - log |theta|)`` from loc and scale and so needs its loc kept away
+  from 0 (the earlier implementation, defined here as the reference);
+* ``imdb_wgn_update_log_alpha_normal_vs_plain_normal``: the same two guides in one SVI update of
+  an IMDb-sized W+G+N model (embedding 20,002 x 300, LSTM 128, B=128, T=200, generated tokens of
+  Zipf frequencies);
+* ``word_ptb_wgn_update_log_alpha_normal_vs_plain_normal``: the same in one update of a
+  word-PTB-sized W+G+N model (one-hot 10,000-word inputs, LSTM 256, 10,000-way head; B=32, T=35);
+* ``adam_fused_vs_unfused_step``: one Adam step of the word-PTB W_x's parameters (theta and
+  log sigma, 2 x 10.24M) with ``fused=True`` (the trainer's choice) against PyTorch's default;
+* ``word_ptb_wgn_update_head_weights_vs_lrt``: the word-PTB update with the head's weights drawn
+  once per minibatch (``head_noise = "weights"``, the paper code's choice for word-level language
+  models) against the local reparameterization trick (``"lrt"``, the specs' default), whose output
+  noise and variance product cover every one of the B x T x 10,000 logits.
 
 The measurements run in a child process that keeps freed memory as the ``probgates`` command does
-(:func:`probgates.infer.keep_freed_memory`), so that page faults do not hide the difference and
+(:func:`probgates.infer.keep_freed_memory`), so that page faults do not hide the differences and
 the setting does not leak into the benchmarks that run after this one.
 """
 
@@ -77,11 +85,24 @@ def _kl_and_draw(variable):
     return step
 
 
+def _adam_step(fused):
+    parameters = [torch.nn.Parameter(torch.randn(1024, 10000)) for _ in range(2)]
+    for p in parameters:
+        p.grad = torch.randn_like(p)
+    optimizers = [torch.optim.Adam([p], lr=1e-3, fused=fused) for p in parameters]  # one per tensor, as Pyro
+
+    def step():
+        for optimizer in optimizers:
+            optimizer.step()
+
+    return step
+
+
 def _update(trainer, batch):
     return lambda: trainer.update(batch, 1.0)
 
 
-def _token_trainer(vocab, embedding_dim, hidden, batch_size, steps, per_step):
+def _token_trainer(vocab, embedding_dim, hidden, batch_size, steps, per_step, head_noise="lrt"):
     import pyro
 
     from probgates.data.batching import DatasetSplits, SequenceDataset
@@ -102,7 +123,11 @@ def _token_trainer(vocab, embedding_dim, hidden, batch_size, steps, per_step):
     data = DatasetSplits(train, None, None, info)
     pyro.set_rng_seed(0)
     spec = SparseSpec(
-        variant="W+G+N", hidden_size=hidden, embedding_dim=embedding_dim, input_groups=embedding_dim > 0
+        variant="W+G+N",
+        hidden_size=hidden,
+        embedding_dim=embedding_dim,
+        input_groups=embedding_dim > 0,
+        head_noise=head_noise,
     )
     trainer = Trainer(
         build_sparse_model(spec, data), data, TrainConfig(batch_size=batch_size, progress=False)
@@ -130,20 +155,27 @@ def _child(repeats: int, threads: int) -> None:
         ("imdb_wgn", "V=20002 E=300 H=128 B=128 T=200", (20002, 300, 128, 128, 200, False)),
         ("word_ptb_wgn", "one-hot V=10000 H=256 B=32 T=35", (10000, 0, 256, 32, 35, True)),
     ]
+    update_options = dict(warmup=2, repeats=max(3, repeats // 2), threads=threads)
     for name, shape, sizes in updates:
         update = _update(*_token_trainer(*sizes))
         compare(
             f"{name}_update_log_alpha_normal_vs_plain_normal ({shape})",
             update,
             _with_plain_normal(update),
-            warmup=2,
-            repeats=max(3, repeats // 2),
-            threads=threads,
+            **update_options,
         )
+    compare("adam_fused_vs_unfused_step (2 x 1024x10000)", _adam_step(True), _adam_step(None), **options)
+    ptb_shape, ptb_sizes = updates[1][1:]
+    compare(
+        f"word_ptb_wgn_update_head_weights_vs_lrt ({ptb_shape})",
+        _update(*_token_trainer(*ptb_sizes, head_noise="weights")),
+        _update(*_token_trainer(*ptb_sizes, head_noise="lrt")),
+        **update_options,
+    )
 
 
 def run(repeats: int = 15, threads: int = 1):
-    command = [sys.executable, "-m", "benchmarks.bench_sparse_kl", str(repeats), str(threads)]
+    command = [sys.executable, "-m", "benchmarks.bench_sparse_update", str(repeats), str(threads)]
     subprocess.run(command, check=True)
 
 
