@@ -15,8 +15,8 @@ class LogAlphaNormal(dist.Normal):
     The guide of a sparsified weight knows :math:`\log\alpha` before it builds the Normal (it
     computes the scale from it, with clipping); ``kl_divergence(LogAlphaNormal, LogUniform)`` is
     :func:`sparse_vd_kl` of that tensor, instead of recomputing it from ``loc`` and ``scale`` as
-    the plain ``Normal`` registration does. Same value (up to rounding where the clip acts) and
-    the same gradients, with fewer passes over the parameters; and ``loc`` may be exactly 0.
+    the plain ``Normal`` registration does: the same value and gradients up to rounding, in fewer
+    passes over the parameters, and ``loc`` may be exactly 0.
 
     :param loc: :math:`\theta`.
     :param scale: :math:`\sigma`, which must equal :math:`|\theta| e^{\log\alpha / 2}`.

@@ -241,7 +241,7 @@ class CompactLSTM(nn.Module):
     def _states(self, inputs: torch.Tensor) -> torch.Tensor:
         """The hidden states ``[T, H', B]``. Inference mode, not just ``no_grad``: each of the loop's
         small in-place operations then skips the version counter and view tracking, which on
-        the CPU made the loop about 15 % faster."""
+        the CPU cut the loop's time to 0.87-0.90 of what it was (IMDb-shaped models, B=64)."""
         steps = self._input_steps(inputs)
         T, B = len(steps), inputs.shape[0]
         w_hh, nc, recurrent = self.w_hh, self.nc, self.recurrent
