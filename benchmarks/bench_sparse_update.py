@@ -35,16 +35,15 @@ import torch
 
 from benchmarks.harness import compare
 
-_TINY = 1e-8
+_TINY = 1e-8  # the loc floor of the reference guide
 
 
 def _plain_normal_posterior(self, copies=None):
     """The reference guide: ``Normal(loc, sigma')`` with loc kept ``1e-8`` away from 0."""
     import pyro.distributions as dist
 
-    log_theta2 = self.theta.square().clamp_min(_TINY**2).log()
-    log_alpha = (2.0 * self.log_sigma - log_theta2).clamp(*self.clip)
-    scale = (0.5 * (log_alpha + log_theta2)).exp()
+    log_theta2 = self._log_theta2()
+    scale = (0.5 * (self._clipped_log_alpha(log_theta2) + log_theta2)).exp()
     tiny = torch.where(self.theta < 0, -_TINY, _TINY).to(self.theta.dtype)
     loc = torch.where(self.theta.abs() < _TINY, tiny, self.theta)
     q = dist.Normal(loc, scale)
