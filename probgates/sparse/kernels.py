@@ -57,7 +57,8 @@ def constant_gate_values(bias: torch.Tensor, activation: str = "sigmoid") -> tor
     return torch.cat([act(i), act(f), torch.tanh(g), act(o)], -1)
 
 
-def _per_row(z: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+def _per_row(z: torch.Tensor | None) -> torch.Tensor | None:
+    """A minibatch-level variable ``[n]`` as one row ``[1, n]``; per-sequence ``[B, n]`` as is."""
     return None if z is None else (z.unsqueeze(0) if z.dim() == 1 else z)
 
 
@@ -78,7 +79,7 @@ def lstm_loop(
     B = xproj.shape[0]
     H = weight_hh.shape[1]
     act = gate_activation(activation)
-    z_gate, z_h = _per_row(z_gate, B), _per_row(z_h, B)
+    z_gate, z_h = _per_row(z_gate), _per_row(z_h)
     weight_hh_t = weight_hh.t()
     h_raw, c = (xproj.new_zeros(B, H), xproj.new_zeros(B, H)) if state is None else state
     h = h_raw if z_h is None else h_raw * z_h
