@@ -33,12 +33,23 @@ def _print_results(results: dict, run_dir: Path) -> None:
     print(f"run directory: {run_dir}  (results.json, metrics.jsonl, best.pt, checkpoint.pt)")
 
 
+def _structure(record: dict) -> str:
+    """``  541x, 90 neurons, 138 gates (i 27, f 19, g 76, o 16)`` for a sparse model's record."""
+    if "compression" not in record:
+        return ""
+    per_type = ", ".join(f"{g} {record[f'gates_nonconstant_{g}']}" for g in "ifgo")
+    return (
+        f"  {record['compression']:.1f}x, {record['hidden_kept']} neurons, "
+        f"{record['gates_nonconstant']} gates ({per_type})"
+    )
+
+
 def _print_epoch(record: dict) -> None:
     valid = {k[6:]: v for k, v in record.items() if k.startswith("valid_")}
     print(
         f"epoch {record['epoch']:3d}  loss {record['train_loss']:.4g} (nll {record['train_nll']:.4g}, "
         f"kl {record['train_kl']:.4g})  valid {_format_metrics(valid)}  lr {record['lr']:.3g}  "
-        f"time {record['time_s']:.0f} s",
+        f"time {record['time_s']:.0f} s{_structure(record)}",
         flush=True,
     )
 

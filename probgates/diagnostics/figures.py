@@ -282,26 +282,57 @@ def plot_neuron_map(sparsity: xr.Dataset) -> Figure:
     return fig
 
 
+_STRUCTURE_COUNTS = [("hidden_kept", "hidden neurons kept")] + [
+    (f"gates_nonconstant_{g}", f"non-constant {g} gates") for g in ("i", "f", "g", "o")
+]
+
+
+def _plot_structure(fig: Figure, x, value_of, marker: str | None):
+    """Compression (left) and kept neurons / non-constant gates per type (right) against ``x``;
+    ``value_of(key)`` gives the values of one statistic."""
+    ax_comp, ax_units = fig.subplots(1, 2)
+    compression = np.asarray(value_of("compression"), dtype=float)
+    ax_comp.plot(x, compression, marker=marker)
+    if np.nanmax(compression) > 10 * np.nanmin(compression):
+        ax_comp.set_yscale("log")
+    ax_comp.set_title("Compression (all weights / nonzero)")
+    ax_comp.set_ylabel("compression ratio (times)")
+    for key, label in _STRUCTURE_COUNTS:
+        ax_units.plot(x, value_of(key), marker=marker, label=label)
+    ax_units.set_title("Neurons and non-constant gates")
+    ax_units.set_ylabel("count (neurons, gates)")
+    ax_units.legend(fontsize=8)
+    return ax_comp, ax_units
+
+
+def plot_structure_history(history: xr.Dataset) -> Figure:
+    """Compression, kept neurons and non-constant gates per gate type after every epoch.
+
+    ``history``: the ``sample_stats`` of a sparse run (the per-epoch records of ``metrics.jsonl``,
+    which hold the model's :meth:`~probgates.sparse.SparseSequenceModel.epoch_summary`)."""
+    epoch = history["epoch"].values
+    fig = Figure(figsize=(11, 4), layout="constrained")
+
+    def value_of(key):
+        return history[key].values if key in history else np.full(len(epoch), np.nan)
+
+    for ax in _plot_structure(fig, epoch, value_of, "o" if len(epoch) <= 30 else None):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle("How the sparsity structure changed over training (after each epoch)")
+    return fig
+
+
 def plot_sparsity_over_training(snapshots: Mapping[str, xr.Dataset]) -> Figure:
     """Compression, kept neurons and non-constant gates per gate type at each snapshot."""
     labels = list(snapshots)
     x = np.arange(len(labels))
     fig = Figure(figsize=(11, 4), layout="constrained")
-    ax_comp, ax_units = fig.subplots(1, 2)
-    compression = [snapshots[k].attrs["compression"] for k in labels]
-    ax_comp.plot(x, compression, marker="o")
-    if max(compression) > 10 * min(compression):
-        ax_comp.set_yscale("log")
-    ax_comp.set_title("Compression (all weights / nonzero)")
-    ax_comp.set_ylabel("compression ratio (times)")
-    for key, label in [("hidden_kept", "hidden neurons kept")] + [
-        (f"gates_nonconstant_{g}", f"non-constant {g} gates") for g in ("i", "f", "g", "o")
-    ]:
-        ax_units.plot(x, [snapshots[k].attrs.get(key, np.nan) for k in labels], marker="o", label=label)
-    ax_units.set_title("Neurons and non-constant gates")
-    ax_units.set_ylabel("count (neurons)")
-    ax_units.legend(fontsize=8)
-    for ax in (ax_comp, ax_units):
+
+    def value_of(key):
+        return [snapshots[k].attrs.get(key, np.nan) for k in labels]
+
+    for ax in _plot_structure(fig, x, value_of, "o"):
         ax.set_xticks(x, labels)
         ax.set_xlabel("snapshot (training progress)")
     fig.suptitle("How the sparsity structure changed over training")

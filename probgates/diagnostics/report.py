@@ -365,7 +365,12 @@ def _diagnose_sparse_run(
 ) -> Path:
     """The report of a structured-sparsification run (``[model.sparse]`` in its spec)."""
     from probgates.data import load_dataset
-    from probgates.diagnostics.figures import plot_log_alpha, plot_neuron_map, plot_sparsity_over_training
+    from probgates.diagnostics.figures import (
+        plot_log_alpha,
+        plot_neuron_map,
+        plot_sparsity_over_training,
+        plot_structure_history,
+    )
     from probgates.diagnostics.sparsity import sparsity_dataset
     from probgates.infer import RunDirectory
     from probgates.sparse import build_sparse_model
@@ -421,6 +426,15 @@ def _diagnose_sparse_run(
         )
     )
     if "sample_stats" in tree.children:
+        history = tree["sample_stats"].to_dataset()
+        if "hidden_kept" in history:  # the runs' per-epoch records carry the structure
+            figures.append(
+                (
+                    "structure_history.png",
+                    plot_structure_history(history),
+                    "Compression, hidden neurons and non-constant gates per type after every epoch.",
+                )
+            )
         figures.append(("training_history.png", plot_training_history(tree), "The ELBO history."))
     for filename, fig, _ in figures:
         save_figure(fig, report_dir / filename)
@@ -465,7 +479,11 @@ def _diagnose_sparse_run(
         html.section(
             "Compression (the paper code's unit rule)",
             html.table(("quantity", *labels), rows),
-            *[html.figure(f, c) for f, _, c in figures if f == "sparsity_over_training.png"],
+            *[
+                html.figure(f, c)
+                for f, _, c in figures
+                if f in ("sparsity_over_training.png", "structure_history.png")
+            ],
         ),
         html.section(
             "Structure",

@@ -8,6 +8,10 @@ A trainable model is a :class:`~pyro.nn.PyroModule` with three methods (see
   the likelihood is scaled to the training set and the KL of global latents counts once;
 * ``evaluate(batch)``: a dict of summed metrics over the batch plus ``"count"``.
 
+A module may also have ``epoch_summary()``, a dict of numbers that goes into every epoch's record
+(``metrics.jsonl``); the sparse models report their structure there (compression, neurons and
+non-constant gates kept), so that a run shows how it sparsifies while it trains.
+
 Stateful truncated BPTT (reference §7, word-PTB): when the training split says ``stateful = True``
 (its batches are consecutive windows of parallel streams, e.g. PTB with ``stateful = true`` in the
 data options), the module must have ``carries_state = True``: ``model``, ``guide`` and
@@ -466,6 +470,9 @@ class Trainer:
         }
         if self.data.valid is not None:
             record.update({f"valid_{k}": v for k, v in self.evaluate("valid").items()})
+        summary = getattr(self.module, "epoch_summary", None)
+        if summary is not None:  # e.g. the structure of a sparse model
+            record.update(summary())
         value = record.get(f"valid_{self.monitor}", record["train_loss"])
         improved = self.best_value is None or (
             value < self.best_value if self.monitor_mode == "min" else value > self.best_value

@@ -25,6 +25,7 @@ from probgates.data.batching import SequenceBatch
 from probgates.sparse import heads
 from probgates.sparse.kernels import LSTMState
 from probgates.sparse.layers import SparseEmbedding, SparseLinear, SparseLSTM
+from probgates.sparse.masks import compression_stats, find_structure, fold_model
 from probgates.sparse.spec import SparseSpec
 
 LAYER_ORDER = ("embedding", "lstm", "head")
@@ -147,6 +148,24 @@ class SparseSequenceModel(PyroModule):
     def masked_values(self) -> dict:
         """Per layer, the evaluation values of its variables (clip mode)."""
         return {n: layer.masked_values() for n, layer in self.layers().items()}
+
+    def epoch_summary(self) -> dict[str, float]:
+        """The structure of the masked model now, for the trainer's per-epoch record.
+
+        The numbers of :func:`~probgates.sparse.compression_stats` by the paper code's unit rule
+        (reference §6.6): ``compression``, ``weights_nonzero``, ``inputs_kept``, ``hidden_kept``,
+        ``gates_nonconstant`` and ``gates_nonconstant_{i,f,g,o}``, and ``vocabulary_kept`` with an
+        embedding. Empty for the dense baseline.
+        """
+        if self.spec.is_dense:
+            return {}
+        stats = compression_stats(find_structure(fold_model(self)))
+        keys = ("compression", "weights_nonzero", "inputs_kept", "hidden_kept", "vocabulary_kept")
+        summary = {key: stats[key] for key in keys if key in stats}
+        summary["gates_nonconstant"] = stats["gates_nonconstant"]
+        for gate, count in stats["gates_nonconstant_by_type"].items():
+            summary[f"gates_nonconstant_{gate}"] = count
+        return summary
 
     # ------------------------------------------------------------------ Pyro model and guide
 

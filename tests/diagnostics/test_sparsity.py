@@ -8,7 +8,12 @@ import torch
 import xarray as xr
 
 from probgates.diagnostics import diagnose_run, load_datatree, save_datatree, to_datatree
-from probgates.diagnostics.figures import plot_log_alpha, plot_neuron_map, plot_sparsity_over_training
+from probgates.diagnostics.figures import (
+    plot_log_alpha,
+    plot_neuron_map,
+    plot_sparsity_over_training,
+    plot_structure_history,
+)
 from probgates.diagnostics.sparsity import sparsity_dataset
 from tests.diagnostics.test_figures import check
 
@@ -66,12 +71,31 @@ def test_sparsity_figures(sparse_run, tmp_path):
     check(plot_sparsity_over_training({"a": sparsity, "b": sparsity}), tmp_path, 2)
 
 
+def test_structure_history_figure_plots_every_epoch(sparse_run, tmp_path):
+    root, _, _ = sparse_run
+    history = load_datatree(save_datatree(to_datatree(root, num_samples=4, sequences=2), tmp_path / "t.nc"))
+    stats = history["sample_stats"].to_dataset()
+    assert list(stats["epoch"].values) == [1, 2]
+    ax_comp, ax_units = check(plot_structure_history(stats), tmp_path, 2)
+    np.testing.assert_allclose(ax_comp.lines[0].get_ydata(), stats["compression"].values)
+    neurons = ax_units.lines[0]
+    assert neurons.get_label() == "hidden neurons kept"
+    np.testing.assert_array_equal(neurons.get_ydata(), stats["hidden_kept"].values)
+    assert [line.get_label() for line in ax_units.lines[1:]] == [f"non-constant {g} gates" for g in "ifgo"]
+
+
 def test_diagnose_a_sparse_run(sparse_run):
     root, _, _ = sparse_run
     index = diagnose_run(root, num_samples=10, sequences=2, progress=False)
     page = index.read_text()
     images = set(re.findall(r'<img src="([^"]+)"', page))
-    assert images == {"log_alpha.png", "neuron_map.png", "sparsity_over_training.png", "training_history.png"}
+    assert images == {
+        "log_alpha.png",
+        "neuron_map.png",
+        "sparsity_over_training.png",
+        "structure_history.png",  # the run's metrics.jsonl has the structure of every epoch
+        "training_history.png",
+    }
     assert "initial" in page and "best (epoch" in page and "last (epoch 2)" in page
     tree = load_datatree(root / "posterior.nc")
     assert "sparsity" in tree.children and tree["posterior"].sizes["draw"] == 10

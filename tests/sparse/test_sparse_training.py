@@ -9,7 +9,16 @@ import torch
 from probgates.cli import main
 from probgates.infer import TrainConfig, Trainer
 from probgates.infer.run_dir import atomic_write_text
-from probgates.sparse import SparseSpec, build_sparse_model, compress_run, load_structure, to_compact
+from probgates.sparse import (
+    SparseSpec,
+    build_sparse_model,
+    compress_run,
+    compression_stats,
+    find_structure,
+    fold_model,
+    load_structure,
+    to_compact,
+)
 from probgates.spec import dumps_toml
 
 from .conftest import signal_data
@@ -43,6 +52,28 @@ def test_trainer_runs_every_framework(options):
     assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in history)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert "valid_accuracy" in history[-1]
+
+
+@pytest.mark.parametrize("framework", ["bayes", "pruning"])
+def test_every_epoch_records_the_structure(framework):
+    """The trainer puts the model's epoch_summary into each record: the compression statistics of
+    the masked model at the end of that epoch."""
+    spec = SparseSpec(hidden_size=6, embedding_dim=0, framework=framework)
+    model, _, _, history = _train(spec)
+    stats = compression_stats(find_structure(fold_model(model)))  # the model after the last epoch
+    last = history[-1]
+    assert last["compression"] == pytest.approx(stats["compression"])
+    assert last["weights_nonzero"] == stats["weights_nonzero"] < stats["weights_total"]
+    assert (last["hidden_kept"], last["inputs_kept"]) == (stats["hidden_kept"], stats["inputs_kept"])
+    by_type = {g: last[f"gates_nonconstant_{g}"] for g in "ifgo"}
+    assert by_type == stats["gates_nonconstant_by_type"]
+    assert last["gates_nonconstant"] == sum(by_type.values())
+    assert all("hidden_kept" in record for record in history)
+
+
+def test_dense_baseline_records_no_structure():
+    _, _, _, history = _train(SparseSpec(hidden_size=6, embedding_dim=0, variant="dense"))
+    assert not any("compression" in record or "hidden_kept" in record for record in history)
 
 
 def test_pruning_penalty_enters_the_loss():
@@ -128,6 +159,14 @@ def test_sparse_spec_trains_and_compresses_through_the_cli(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", str(spec), "--out", str(out), "--no-progress", "--set", "train.epochs=2"]) == 0
     assert json.loads((out / "results.json").read_text())["epochs_trained"] == 2
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    per_type = ", ".join(f"{g} {record[f'gates_nonconstant_{g}']}" for g in "ifgo")
+    expected = (
+        f"{record['compression']:.1f}x, {record['hidden_kept']} neurons, "
+        f"{record['gates_nonconstant']} gates ({per_type})"
+    )
+    epoch_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert len(epoch_lines) == 2 and epoch_lines[-1].endswith(expected)
     assert main(["compress", str(out)]) == 0
     assert (out / "compressed" / "compression.json").exists()
     assert "non-constant gates" in capsys.readouterr().out
