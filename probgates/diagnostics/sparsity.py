@@ -88,6 +88,7 @@ def sparse_variables(module) -> dict[tuple[str, str], object]:
 def sparsity_dataset(module, rule: str = "reference") -> xr.Dataset:
     """Log alpha, keep masks, gate states and compression numbers (see the module docstring)."""
     from probgates.sparse import compression_stats, find_structure, fold_model
+    from probgates.sparse.masks import scalar_stats
 
     variables = {}
     for (layer, name), v in sparse_variables(module).items():
@@ -121,11 +122,9 @@ def sparsity_dataset(module, rule: str = "reference") -> xr.Dataset:
             "framework": module.spec.framework,
             "variant": module.spec.variant,
             "rule": rule,
-            **{k: v for k, v in stats.items() if isinstance(v, int | float) and not isinstance(v, bool)},
+            **scalar_stats(stats),
         }
     )
-    for gate, count in stats["gates_nonconstant_by_type"].items():
-        dataset.attrs[f"gates_nonconstant_{gate}"] = count
     return dataset
 
 

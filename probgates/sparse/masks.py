@@ -206,6 +206,14 @@ def compression_stats(structure: Structure, relevant_inputs: list[int] | None = 
     return stats
 
 
+def scalar_stats(stats: dict) -> dict[str, float]:
+    """The numbers of :func:`compression_stats` as one flat dict: every scalar entry, and the
+    non-constant gates per type as ``gates_nonconstant_i`` ... ``gates_nonconstant_o``."""
+    flat = {k: v for k, v in stats.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    flat.update({f"gates_nonconstant_{g}": n for g, n in stats["gates_nonconstant_by_type"].items()})
+    return flat
+
+
 def _table_rows(stats: dict) -> list[tuple[str, str]]:
     comp = stats["compression"]
     rows = [("compression", f"{comp:.1f}x ({stats['weights_total']} / {stats['weights_nonzero']} nonzero)")]

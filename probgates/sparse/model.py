@@ -25,7 +25,7 @@ from probgates.data.batching import SequenceBatch
 from probgates.sparse import heads
 from probgates.sparse.kernels import LSTMState
 from probgates.sparse.layers import SparseEmbedding, SparseLinear, SparseLSTM
-from probgates.sparse.masks import compression_stats, find_structure, fold_model
+from probgates.sparse.masks import compression_stats, find_structure, fold_model, scalar_stats
 from probgates.sparse.spec import SparseSpec
 
 LAYER_ORDER = ("embedding", "lstm", "head")
@@ -153,19 +153,14 @@ class SparseSequenceModel(PyroModule):
         """The structure of the masked model now, for the trainer's per-epoch record.
 
         The numbers of :func:`~probgates.sparse.compression_stats` by the paper code's unit rule
-        (reference §6.6): ``compression``, ``weights_nonzero``, ``inputs_kept``, ``hidden_kept``,
-        ``gates_nonconstant`` and ``gates_nonconstant_{i,f,g,o}``, and ``vocabulary_kept`` with an
-        embedding. Empty for the dense baseline.
+        (reference §6.6) as :func:`~probgates.sparse.masks.scalar_stats` gives them:
+        ``compression``, ``weights_nonzero``, ``inputs_kept``, ``hidden_kept``,
+        ``gates_nonconstant`` and ``gates_nonconstant_{i,f,g,o}``, ``vocabulary_kept`` with an
+        embedding, and the totals. Empty for the dense baseline.
         """
         if self.spec.is_dense:
             return {}
-        stats = compression_stats(find_structure(fold_model(self)))
-        keys = ("compression", "weights_nonzero", "inputs_kept", "hidden_kept", "vocabulary_kept")
-        summary = {key: stats[key] for key in keys if key in stats}
-        summary["gates_nonconstant"] = stats["gates_nonconstant"]
-        for gate, count in stats["gates_nonconstant_by_type"].items():
-            summary[f"gates_nonconstant_{gate}"] = count
-        return summary
+        return scalar_stats(compression_stats(find_structure(fold_model(self))))
 
     # ------------------------------------------------------------------ Pyro model and guide
 
