@@ -35,12 +35,14 @@ def _print_results(results: dict, run_dir: Path) -> None:
 
 
 def _structure(record: dict) -> str:
-    """``  541.0x, 90 neurons, 138 gates (i 27, f 19, g 76, o 16)`` for a sparse model's record."""
+    """``  541.0x, 90 neurons (41 read the input), 138 gates (i 27, f 19, g 76, o 16)`` for a sparse
+    model's record."""
     if "compression" not in record:
         return ""
     per_type = ", ".join(f"{g} {record[f'gates_nonconstant_{g}']}" for g in GATES)
     return (
-        f"  {record['compression']:.1f}x, {record['hidden_kept']} neurons, "
+        f"  {record['compression']:.1f}x, {record['hidden_kept']} neurons "
+        f"({record['hidden_input_dependent']} read the input), "
         f"{record['gates_nonconstant']} gates ({per_type})"
     )
 

@@ -282,9 +282,10 @@ def plot_neuron_map(sparsity: xr.Dataset) -> Figure:
     return fig
 
 
-_STRUCTURE_COUNTS = [("hidden_kept", "hidden neurons kept")] + [
-    (f"gates_nonconstant_{g}", f"non-constant {g} gates") for g in ("i", "f", "g", "o")
-]
+_STRUCTURE_COUNTS = [
+    ("hidden_kept", "hidden neurons kept"),
+    ("hidden_input_dependent", "neurons that read the input"),
+] + [(f"gates_nonconstant_{g}", f"non-constant {g} gates") for g in ("i", "f", "g", "o")]
 
 
 def _plot_structure(fig: Figure, x, value_of, marker: str | None):

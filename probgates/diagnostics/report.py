@@ -443,6 +443,7 @@ def _diagnose_sparse_run(
         ("weights_nonzero", "nonzero weights"),
         ("weights_total", "weights"),
         ("hidden_kept", "hidden neurons kept"),
+        ("hidden_input_dependent", "hidden neurons that read the input"),
         ("inputs_kept", "inputs kept"),
         ("vocabulary_kept", "vocabulary kept"),
         ("gates_nonconstant", "non-constant gates"),

@@ -21,6 +21,7 @@ from probgates.sparse.masks import (
     find_structure,
     fold_model,
     format_table,
+    input_dependent_neurons,
 )
 from probgates.sparse.model import SparseSequenceModel
 from probgates.sparse.pruning import GroupLassoSequenceModel
@@ -44,6 +45,7 @@ __all__ = [
     "find_structure",
     "fold_model",
     "format_table",
+    "input_dependent_neurons",
     "load_sparse_model",
     "load_structure",
     "to_compact",

@@ -11,6 +11,8 @@
    kept; a constant gate equals ``act(b)``.
    This is the ``reference`` rule. The ``reachable`` rule (:func:`find_structure`) also drops units
    with no path of nonzero weights to the output; it preserves the function exactly.
+   Next to the rule, :func:`input_dependent_neurons` tells which kept neurons have a state that
+   depends on the input at all; the others follow one fixed trajectory for every sequence.
 3. Weights attached to removed units are zeroed (rows and columns of removed inputs and neurons,
    output columns of removed neurons, embedding rows of removed words, embedding columns of
    removed inputs); then compression = all weights (embedding + W_x + W_h + output) / nonzero.
@@ -154,6 +156,24 @@ def find_structure(net: FoldedNetwork, rule: str = "reference") -> Structure:
     return Structure(zeroed, input_keep, hidden_keep, gate_nonconstant, vocab_keep)
 
 
+def input_dependent_neurons(net: FoldedNetwork) -> torch.Tensor:
+    """``[H]`` bool: neurons whose state depends on the input, i.e. a gate of the neuron reads the
+    input through ``W_x``, or reads through ``W_h`` a neuron that does (a fixed point, found
+    forwards from the inputs). Every other neuron's gates read nothing but neurons like itself,
+    so from h_0 = c_0 = 0 its state follows the same trajectory for every input sequence (a function
+    of the step alone). The paper's rule keeps such a neuron while a nonzero weight reads it.
+    """
+    H = net.hidden_size
+    reads_input = (net.weight_ih != 0).any(1).view(4, H).any(0)
+    reads_neuron = net.weight_hh != 0  # [4H, H]
+    dependent = reads_input
+    while True:
+        grown = dependent | reads_neuron[:, dependent].any(1).view(4, H).any(0)
+        if bool((grown == dependent).all()):
+            return dependent
+        dependent = grown
+
+
 def input_recovery(input_keep: torch.Tensor, relevant: list[int]) -> dict:
     """How the kept inputs match a known ground truth (e.g. ``sparse_signal``'s relevant features)."""
     relevant_mask = torch.zeros_like(input_keep)
@@ -193,6 +213,7 @@ def compression_stats(structure: Structure, relevant_inputs: list[int] | None = 
         "inputs_total": structure.input_keep.numel(),
         "hidden_kept": hidden,
         "hidden_total": structure.hidden_keep.numel(),
+        "hidden_input_dependent": int((input_dependent_neurons(net) & structure.hidden_keep).sum()),
         "gates_nonconstant": gates,
         "gates_nonconstant_by_type": by_type,
         "gates_constant_by_type": {k: hidden - n for k, n in by_type.items()},
@@ -228,7 +249,8 @@ def _table_rows(stats: dict) -> list[tuple[str, str]]:
         rows.append(
             ("irrelevant removed", f"{r['irrelevant_removed']} / {r['irrelevant_total']} ({share:.1f}%)")
         )
-    rows.append(("hidden neurons kept", f"{stats['hidden_kept']} / {stats['hidden_total']}"))
+    dependent = f"{stats['hidden_input_dependent']} read the input"
+    rows.append(("hidden neurons kept", f"{stats['hidden_kept']} / {stats['hidden_total']} ({dependent})"))
     per = ", ".join(f"{k} {v}" for k, v in stats["gates_nonconstant_by_type"].items())
     rows.append(("non-constant gates", f"{stats['gates_nonconstant']} / {4 * stats['hidden_kept']} ({per})"))
     for name, m in stats["matrices"].items():

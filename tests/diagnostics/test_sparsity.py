@@ -81,7 +81,10 @@ def test_structure_history_figure_plots_every_epoch(sparse_run, tmp_path):
     neurons = ax_units.lines[0]
     assert neurons.get_label() == "hidden neurons kept"
     np.testing.assert_array_equal(neurons.get_ydata(), stats["hidden_kept"].values)
-    assert [line.get_label() for line in ax_units.lines[1:]] == [f"non-constant {g} gates" for g in "ifgo"]
+    dependent = ax_units.lines[1]
+    assert dependent.get_label() == "neurons that read the input"
+    np.testing.assert_array_equal(dependent.get_ydata(), stats["hidden_input_dependent"].values)
+    assert [line.get_label() for line in ax_units.lines[2:]] == [f"non-constant {g} gates" for g in "ifgo"]
 
 
 def test_diagnose_a_sparse_run(sparse_run):

@@ -5,7 +5,13 @@ import math
 import pytest
 import torch
 
-from probgates.sparse import compression_stats, find_structure, fold_model, format_table
+from probgates.sparse import (
+    compression_stats,
+    find_structure,
+    fold_model,
+    format_table,
+    input_dependent_neurons,
+)
 from probgates.sparse.masks import FoldedNetwork
 
 from .conftest import make_model, signal_data
@@ -50,6 +56,41 @@ def test_statistics_of_a_hand_built_network():
     assert stats["nonconstant_fraction"] == pytest.approx(2 / 4)
     text = format_table(stats)
     assert "non-constant gates   2 / 4 (i 1, f 0, g 1, o 0)" in text and "9.3x" in text
+    assert stats["hidden_input_dependent"] == 1
+    assert "hidden neurons kept  1 / 2 (1 read the input)" in text
+
+
+def _chain_network() -> FoldedNetwork:
+    """H = 4 neurons, D = 2 inputs, frames: neuron 0 reads x0; neuron 1 reads only h0 (so it depends
+    on the input through neuron 0); neuron 2 reads only itself (a self-loop from h_0 = 0, no input);
+    neuron 3 has four constant gates. The head reads all four."""
+    H = 4
+    w_ih = torch.zeros(4 * H, 2)
+    w_ih[2 * H + 0, 0] = 1.5  # g0 <- x0
+    w_hh = torch.zeros(4 * H, H)
+    w_hh[2 * H + 1, 0] = 2.0  # g1 <- h0
+    w_hh[0 * H + 2, 2] = 0.7  # i2 <- h2
+    w_hh[2 * H + 2, 2] = -0.4  # g2 <- h2
+    bias = torch.linspace(-1.0, 1.0, 4 * H)
+    return FoldedNetwork(w_ih, w_hh, bias, torch.ones(1, H), torch.zeros(1))
+
+
+def test_input_dependent_neurons_are_the_ones_whose_state_changes_with_the_input():
+    net = _chain_network()
+    dependent = input_dependent_neurons(net)
+    assert dependent.tolist() == [True, True, False, False]
+    assert compression_stats(find_structure(net))["hidden_input_dependent"] == 2
+    # Run the network on two different inputs: only the dependent neurons' states differ.
+    lstm = torch.nn.LSTM(2, 4, batch_first=True)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(net.weight_ih)
+        lstm.weight_hh_l0.copy_(net.weight_hh)
+        lstm.bias_ih_l0.copy_(net.bias)
+        lstm.bias_hh_l0.zero_()
+        generator = torch.Generator().manual_seed(0)
+        a, b = (lstm(torch.randn(3, 12, 2, generator=generator))[0] for _ in range(2))
+    changed = (a - b).abs().amax((0, 1)) > 1e-6
+    assert changed.tolist() == dependent.tolist()
 
 
 def test_group_variables_decide_units_and_gates():

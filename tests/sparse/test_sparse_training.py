@@ -162,7 +162,8 @@ def test_sparse_spec_trains_and_compresses_through_the_cli(tmp_path, capsys):
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     per_type = ", ".join(f"{g} {record[f'gates_nonconstant_{g}']}" for g in "ifgo")
     expected = (
-        f"{record['compression']:.1f}x, {record['hidden_kept']} neurons, "
+        f"{record['compression']:.1f}x, {record['hidden_kept']} neurons "
+        f"({record['hidden_input_dependent']} read the input), "
         f"{record['gates_nonconstant']} gates ({per_type})"
     )
     epoch_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
