@@ -85,16 +85,20 @@ class ConstantLR(LRSchedule):
 
 
 class ExponentialLR(LRSchedule):
-    """``lr <- gamma * lr`` after every epoch."""
+    """``lr <- gamma * lr`` at the end of every epoch ``e >= after_epoch`` (epochs count from 1, so
+    0 and 1 both decay from the first epoch on; 102: epoch 103 is the first with a decayed lr)."""
 
-    def __init__(self, lr: float, gamma: float = 0.95):
+    def __init__(self, lr: float, gamma: float = 0.95, after_epoch: int = 0):
         super().__init__(lr)
         if not 0 < gamma <= 1:
             raise ValueError(f"exponential lr_schedule gamma must lie in (0, 1], got {gamma}")
-        self.gamma = gamma
+        if after_epoch < 0:
+            raise ValueError(f"lr_schedule after_epoch must be >= 0, got {after_epoch}")
+        self.gamma, self.after_epoch = gamma, after_epoch
 
     def step(self, epoch, metric):
-        self.lr *= self.gamma
+        if epoch >= self.after_epoch:
+            self.lr *= self.gamma
         return self.lr
 
 
@@ -156,8 +160,9 @@ class ReduceOnPlateau(LRSchedule):
 class LRScheduleConfig:
     """Which learning-rate schedule to use and its settings (unused settings are ignored).
 
-    ``kind``: ``"constant"``, ``"exponential"`` (uses ``gamma``) or ``"plateau"`` (uses
-    ``factor``, ``patience``, ``rule``, ``after_epoch``, ``min_lr``; see :class:`ReduceOnPlateau`).
+    ``kind``: ``"constant"``, ``"exponential"`` (uses ``gamma`` and ``after_epoch``; see
+    :class:`ExponentialLR`) or ``"plateau"`` (uses ``factor``, ``patience``, ``rule``,
+    ``after_epoch``, ``min_lr``; see :class:`ReduceOnPlateau`).
     """
 
     kind: str = "constant"
@@ -178,7 +183,7 @@ class LRScheduleConfig:
 
     def build(self, lr: float, mode: str = "min") -> LRSchedule:
         if self.kind == "exponential":
-            return ExponentialLR(lr, self.gamma)
+            return ExponentialLR(lr, self.gamma, self.after_epoch)
         if self.kind == "plateau":
             return ReduceOnPlateau(
                 lr, self.factor, self.patience, self.rule, self.after_epoch, self.min_lr, mode

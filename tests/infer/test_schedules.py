@@ -45,6 +45,14 @@ def test_patience_plateau_rule_in_max_mode():
     assert lrs == pytest.approx([1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.01])
 
 
+def test_exponential_decay_starts_after_epoch():
+    schedule = LRScheduleConfig(kind="exponential", gamma=0.5, after_epoch=3).build(1.0)
+    lrs = [schedule.step(epoch, 0.0) for epoch in range(1, 6)]  # the lr for epochs 2..6
+    assert lrs == [1.0, 1.0, 0.5, 0.25, 0.125]
+    every_epoch = LRScheduleConfig(kind="exponential", gamma=0.5).build(1.0)
+    assert [every_epoch.step(epoch, 0.0) for epoch in (1, 2)] == [0.5, 0.25]
+
+
 def test_schedule_state_round_trip():
     a = ReduceOnPlateau(1.0, factor=0.5, patience=1)
     for e, m in enumerate([3, 2, 2.5], start=1):
@@ -59,5 +67,7 @@ def test_lr_schedule_config_rejects_bad_settings():
         LRScheduleConfig(kind="cyclic")
     with pytest.raises(ValueError, match="factor must lie in"):
         LRScheduleConfig(kind="plateau", factor=1.5)
+    with pytest.raises(ValueError, match="after_epoch must be >= 0"):
+        LRScheduleConfig(kind="exponential", after_epoch=-1)
     with pytest.raises(ValueError, match="unknown plateau rule"):
         LRScheduleConfig(kind="plateau", rule="sometimes")
