@@ -63,7 +63,14 @@ class KLAnnealing:
 
 
 class LRSchedule:
-    """Base class: ``step(epoch, metric)`` returns the learning rate for the next epoch."""
+    """Base class: ``step(epoch, metric)`` returns the learning rate for the next epoch.
+
+    A checkpoint keeps only what the schedule has learned (``STATE``: the current lr and, for a
+    plateau rule, its history); its settings (gamma, factor, ...) come from the config, so that a
+    resumed run may change them, or the kind of schedule, and continue from the current lr.
+    """
+
+    STATE: tuple[str, ...] = ("lr",)
 
     def __init__(self, lr: float):
         if not lr > 0:
@@ -74,10 +81,12 @@ class LRSchedule:
         return self.lr
 
     def state_dict(self) -> dict:
-        return dict(vars(self))
+        return {k: getattr(self, k) for k in self.STATE}
 
     def load_state_dict(self, state: dict) -> None:
-        vars(self).update(state)
+        for k in self.STATE:
+            if k in state:
+                setattr(self, k, state[k])
 
 
 class ConstantLR(LRSchedule):
@@ -114,6 +123,7 @@ class ReduceOnPlateau(LRSchedule):
     """
 
     RULES = ("patience", "recent")
+    STATE = ("lr", "history", "best", "bad_epochs")
 
     def __init__(self, lr, factor=0.5, patience=3, rule="patience", after_epoch=0, min_lr=0.0, mode="min"):
         super().__init__(lr)

@@ -62,6 +62,16 @@ def test_schedule_state_round_trip():
     assert b.step(4, 2.4) == a.step(4, 2.4)
 
 
+def test_resumed_schedule_keeps_the_lr_and_takes_new_settings():
+    constant = LRScheduleConfig(kind="constant").build(3e-3)
+    decay = LRScheduleConfig(kind="exponential", gamma=0.5, after_epoch=2).build(1.0)
+    decay.load_state_dict(constant.state_dict())  # a constant-lr checkpoint resumed with a decay
+    assert (decay.lr, decay.gamma, decay.after_epoch) == (3e-3, 0.5, 2)
+    old = {"lr": 0.1, "gamma": 0.9}  # checkpoints of earlier versions also held the settings
+    decay.load_state_dict(old)
+    assert (decay.lr, decay.gamma) == (0.1, 0.5)
+
+
 def test_lr_schedule_config_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown lr_schedule kind 'cyclic'"):
         LRScheduleConfig(kind="cyclic")
