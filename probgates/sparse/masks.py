@@ -104,15 +104,20 @@ class Structure:
 RULES = ("reference", "reachable")
 
 
+def _closure(seed: torch.Tensor, neighbours) -> torch.Tensor:
+    """The smallest bool mask that contains ``seed`` and ``neighbours(mask)`` of itself."""
+    members = seed
+    while True:
+        grown = members | neighbours(members)
+        if bool((grown == members).all()):
+            return members
+        members = grown
+
+
 def _reachable_neurons(w_hh: torch.Tensor, head_w: torch.Tensor) -> torch.Tensor:
     """Neurons with a path of nonzero weights to the output: the head reads them, or a gate of such a
     neuron reads them through ``W_h`` (a fixed point, found backwards from the head)."""
-    useful = head_w.any(0)
-    while True:
-        grown = useful | w_hh[useful.repeat(4)].any(0)
-        if bool((grown == useful).all()):
-            return useful
-        useful = grown
+    return _closure(head_w.any(0), lambda useful: w_hh[useful.repeat(4)].any(0))
 
 
 @torch.no_grad()
@@ -166,12 +171,7 @@ def input_dependent_neurons(net: FoldedNetwork) -> torch.Tensor:
     H = net.hidden_size
     reads_input = (net.weight_ih != 0).any(1).view(4, H).any(0)
     reads_neuron = net.weight_hh != 0  # [4H, H]
-    dependent = reads_input
-    while True:
-        grown = dependent | reads_neuron[:, dependent].any(1).view(4, H).any(0)
-        if bool((grown == dependent).all()):
-            return dependent
-        dependent = grown
+    return _closure(reads_input, lambda dependent: reads_neuron[:, dependent].any(1).view(4, H).any(0))
 
 
 def input_recovery(input_keep: torch.Tensor, relevant: list[int]) -> dict:

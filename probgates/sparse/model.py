@@ -155,8 +155,8 @@ class SparseSequenceModel(PyroModule):
         The numbers of :func:`~probgates.sparse.compression_stats` by the paper code's unit rule
         (reference §6.6) as :func:`~probgates.sparse.masks.scalar_stats` gives them:
         ``compression``, ``weights_nonzero``, ``inputs_kept``, ``hidden_kept``,
-        ``gates_nonconstant`` and ``gates_nonconstant_{i,f,g,o}``, ``vocabulary_kept`` with an
-        embedding, and the totals. Empty for the dense baseline.
+        ``hidden_input_dependent``, ``gates_nonconstant`` and ``gates_nonconstant_{i,f,g,o}``,
+        ``vocabulary_kept`` with an embedding, and the totals. Empty for the dense baseline.
         """
         if self.spec.is_dense:
             return {}
