@@ -32,6 +32,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -46,6 +47,7 @@ from probgates.infer.elbo import ELBOS, make_elbo
 from probgates.infer.kl_scale import scale_latents
 from probgates.infer.run_dir import RunDirectory
 from probgates.infer.schedules import KLAnnealing, LRScheduleConfig
+from probgates.infer.selection import RecordCondition, parse_conditions
 
 OPTIMIZERS = {"adam": pyro.optim.Adam, "clipped_adam": pyro.optim.ClippedAdam}
 
@@ -78,6 +80,10 @@ class TrainConfig:
             early stopping (empty: the model's default).
         early_stopping: stop after this many epochs without improvement (0: off).
         reload_best: evaluate the best-validation weights at the end (else the last ones).
+        best_if: conditions on the epoch record (``"KEY OP NUMBER"``, e.g. ``"hidden_kept <= 16"``,
+            see :mod:`probgates.infer.selection`) that an epoch must meet to become the best
+            checkpoint: the best validation epoch within a size budget. Early stopping counts
+            from the first epoch that meets them.
         seed: seeds parameters initialisation, shuffling and noise.
         progress: show a progress bar.
         device: where the model trains and evaluates: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
@@ -101,6 +107,7 @@ class TrainConfig:
     monitor: str = ""
     early_stopping: int = 0
     reload_best: bool = True
+    best_if: list[str] = field(default_factory=list)
     seed: int = 0
     progress: bool = True
     device: str = "cpu"
@@ -115,6 +122,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        for condition in self.best_if:
+            RecordCondition.parse(condition)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown train.optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
         if self.elbo not in ELBOS:
@@ -229,11 +238,20 @@ class Trainer:
             _check_stateful(module, data, config)
         self.monitor = config.monitor or getattr(module, "monitor", "nll")
         self.monitor_mode = getattr(module, "monitor_modes", {}).get(self.monitor, "min")
+        self.best_if = parse_conditions(config.best_if, self._record_keys()) if config.best_if else []
         self.elbo = make_elbo(config.elbo, config.num_particles)
         self.lr_schedule = config.lr_schedule.build(config.lr, self.monitor_mode)
         self.optim = OPTIMIZERS[config.optimizer](self._optim_args)
         self._stop_requested = False
         self._reset_progress()
+
+    def _record_keys(self) -> set[str]:
+        """The keys that each epoch record will have that ``best_if`` may test."""
+        keys = {"epoch", "step", "lr", "kl_weight", "train_loss", "train_nll", "train_kl"}
+        if self.data.valid is not None:
+            keys |= {f"valid_{m}" for m in getattr(self.module, "monitor_modes", {"nll": "min"})}
+        summary = getattr(self.module, "epoch_summary", None)
+        return keys | (set(summary()) if summary is not None else set())
 
     # ------------------------------------------------------------------ state
 
@@ -474,12 +492,14 @@ class Trainer:
         if summary is not None:  # e.g. the structure of a sparse model
             record.update(summary())
         value = record.get(f"valid_{self.monitor}", record["train_loss"])
-        improved = self.best_value is None or (
-            value < self.best_value if self.monitor_mode == "min" else value > self.best_value
+        eligible = all(condition.holds(record) for condition in self.best_if)
+        improved = eligible and (
+            self.best_value is None
+            or (value < self.best_value if self.monitor_mode == "min" else value > self.best_value)
         )
         if improved:
             self.best_value, self.best_epoch, self.bad_epochs = value, self.epoch + 1, 0
-        else:
+        elif self.best_value is not None:  # no epoch met best_if yet: early stopping waits
             self.bad_epochs += 1
         record["best_epoch"] = self.best_epoch
         record["time_s"] = round(self.elapsed, 3)
@@ -507,7 +527,10 @@ class Trainer:
     def final_results(self) -> dict:
         """Evaluate the best (or last) weights on every split; write ``results.json``."""
         which = "last"
-        if self.config.reload_best and self.run is not None and self.run.best.exists():
+        if self.config.reload_best and self.best_if and self.best_epoch < 0:
+            which = "last (no epoch met best_if: " + ", ".join(map(str, self.best_if)) + ")"
+            warnings.warn(f"{which}; the final results are those of the last epoch", stacklevel=2)
+        elif self.config.reload_best and self.run is not None and self.run.best.exists():
             best = self.run.load("best")
             self.load_module_state(best["module"])
             which = f"best (epoch {best['epoch']})"

@@ -232,3 +232,54 @@ def test_cuda_training_resumes_on_the_cpu(tmp_path):
     on_cpu = Trainer(BayesianRegression(3), data, _config(epochs=21), tmp_path)
     history = on_cpu.fit(resume=True)
     assert len(history) == 21 and on_cpu.module.loc.device.type == "cpu"
+
+
+def test_best_if_restricts_the_best_checkpoint_to_epochs_that_meet_it(tmp_path):
+    """With best_if only epochs whose record meets every condition can become best: best_epoch is
+    the best monitored epoch among them, best.pt holds its weights and reload_best evaluates them."""
+    data = make_regression_data()
+    config = _config(epochs=6, best_if=["epoch >= 3", "epoch < 6"])
+    trainer = Trainer(BayesianRegression(3), data, config, tmp_path / "run")
+    history = trainer.fit()
+    eligible = [r for r in history if 3 <= r["epoch"] < 6]
+    expected = min(eligible, key=lambda r: r["valid_mse"])["epoch"]
+    assert [r["best_epoch"] for r in history[:2]] == [-1, -1]
+    assert history[-1]["best_epoch"] == expected
+    assert trainer.run.load("best")["epoch"] == expected
+    results = trainer.final_results()
+    assert results["weights"] == f"best (epoch {expected})"
+    assert results["valid"]["mse"] == pytest.approx(history[expected - 1]["valid_mse"], rel=1e-5)
+
+
+def test_best_if_that_no_epoch_meets_reports_the_last_weights(tmp_path):
+    trainer = Trainer(
+        BayesianRegression(3), make_regression_data(), _config(epochs=2, best_if=["epoch > 5"]), tmp_path
+    )
+    history = trainer.fit()
+    assert all(r["best_epoch"] == -1 for r in history)
+    with pytest.warns(UserWarning, match="no epoch met best_if"):
+        results = trainer.final_results()
+    assert results["weights"] == "last (no epoch met best_if: epoch > 5)"
+
+
+def test_early_stopping_waits_for_the_first_epoch_that_meets_best_if():
+    config = _config(
+        epochs=50,
+        lr=1e-9,
+        early_stopping=2,
+        lr_schedule=LRScheduleConfig(kind="exponential", gamma=0.5),
+        best_if=["epoch >= 5"],
+    )
+    history = Trainer(BayesianRegression(3), make_regression_data(), config, None).fit()
+    assert history[-1]["best_epoch"] >= 5  # without best_if the run stops after about 4 epochs
+    assert history[-1]["epoch"] - history[-1]["best_epoch"] == 2
+
+
+def test_best_if_rejects_bad_conditions():
+    with pytest.raises(ValueError, match="cannot read 'hidden_kept =< 16'; write KEY OP NUMBER"):
+        TrainConfig(best_if=["hidden_kept =< 16"])
+    with pytest.raises(ValueError, match="cannot read 'epoch >= many'"):
+        TrainConfig(best_if=["epoch >= many"])
+    unknown = r"unknown key\(s\) hidden_kept; the epoch records of this model have: .*valid_mse"
+    with pytest.raises(ValueError, match=unknown):
+        Trainer(BayesianRegression(3), make_regression_data(), _config(best_if=["hidden_kept <= 16"]), None)

@@ -233,3 +233,19 @@ def test_compact_run_benchmark_reads_a_compressed_run(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "compact_eval_vs_dense_eval (B=2 T=3): ratio=" in printed
     assert "torch_lstm_export_eval_vs_dense_eval" in printed and "multiply-add reduction" in printed
+
+
+def test_best_if_selects_among_epochs_within_a_size_budget(tmp_path):
+    """best_if on the structure keys of the epoch records: the best checkpoint is the most
+    accurate epoch among those that keep at most the given number of hidden neurons."""
+    data = signal_data(**SIGNAL)
+    model = build_sparse_model(SparseSpec(hidden_size=6, embedding_dim=0), data)
+    config = TrainConfig(
+        epochs=3, batch_size=32, lr=0.02, progress=False, best_if=["hidden_kept <= 6", "epoch >= 2"]
+    )
+    trainer = Trainer(model, data, config, tmp_path)
+    history = trainer.fit()
+    expected = max(history[1:], key=lambda r: r["valid_accuracy"])["epoch"]
+    assert history[0]["best_epoch"] == -1 and history[-1]["best_epoch"] == expected
+    with pytest.raises(ValueError, match="unknown key.*hidden_kept_total.*hidden_input_dependent"):
+        Trainer(model, data, TrainConfig(best_if=["hidden_kept_total < 3"]), None)
