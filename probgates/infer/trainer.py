@@ -298,6 +298,7 @@ class Trainer:
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
+            "best_if": list(self.config.best_if),
             "elapsed": self.elapsed,
         }
 
@@ -327,6 +328,15 @@ class Trainer:
         for key in ("epoch", "batch_in_epoch", "step", "best_value", "best_epoch", "bad_epochs", "elapsed"):
             setattr(self, key, state[key])
         self.partial = dict(state["partial"])
+        if state.get("best_if", []) != list(self.config.best_if):
+            # The best so far was chosen under other conditions: choose again from here on.
+            warnings.warn(
+                f"train.best_if changed since the checkpoint ({state.get('best_if', [])} -> "
+                f"{list(self.config.best_if)}): the best checkpoint is chosen again from epoch "
+                f"{self.epoch + 1} on",
+                stacklevel=2,
+            )
+            self.best_value, self.best_epoch, self.bad_epochs = None, -1, 0
         self.state = _to_device(state.get("recurrent_state"), self.device)  # absent before stateful data
         self.history = self.run.read_metrics()[: self.epoch] if self.run else []
 

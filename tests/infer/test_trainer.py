@@ -283,3 +283,15 @@ def test_best_if_rejects_bad_conditions():
     unknown = r"unknown key\(s\) hidden_kept; the epoch records of this model have: .*valid_mse"
     with pytest.raises(ValueError, match=unknown):
         Trainer(BayesianRegression(3), make_regression_data(), _config(best_if=["hidden_kept <= 16"]), None)
+
+
+def test_resuming_with_other_best_if_chooses_the_best_again(tmp_path):
+    data = make_regression_data()
+    Trainer(BayesianRegression(3), data, _config(epochs=2), tmp_path).fit()
+    resumed = Trainer(BayesianRegression(3), data, _config(epochs=4, best_if=["epoch >= 4"]), tmp_path)
+    changed = r"best_if changed since the checkpoint \(\[\] -> \['epoch >= 4'\]\)"
+    with pytest.warns(UserWarning, match=changed):
+        history = resumed.fit(resume=True)
+    assert history[1]["best_epoch"] in (1, 2)  # chosen before the resume, without conditions
+    assert [r["best_epoch"] for r in history[2:]] == [-1, 4]
+    assert resumed.run.load("best")["epoch"] == 4
