@@ -122,7 +122,15 @@ def cmd_compress(args) -> int:
     stats = compress_run(args.run_dir, weights=args.weights)
     out = Path(args.run_dir) / "compressed"
     print((out / "compression.txt").read_text().rstrip())
-    print(f"compressed models and tables: {out}  (compression.json, compression.txt, *.pt)")
+    differences = stats["export_max_abs_diff"]
+    files = ["compression.json", "compression.txt", "structure.pt"] + [f"{name}.pt" for name in differences]
+    print(f"compressed models and tables: {out}  ({', '.join(files)})")
+    print(
+        "exports, max |logit - masked model's| on test sequences: "
+        + ", ".join(f"{name} {diff:.2g}" for name, diff in differences.items())
+    )
+    if "torch_lstm" not in differences:
+        print("no torch_lstm.pt or pruned.pt: torch.nn.LSTM has sigmoid gates, this model hard-sigmoid ones")
     return 0 if stats else 1
 
 

@@ -191,6 +191,22 @@ def test_sparse_spec_trains_through_the_cli_and_compresses(tmp_path, capsys):
     assert stats["input_recovery"]["relevant_total"] == 2 and stats["input_recovery"]["irrelevant_total"] == 6
     printed = capsys.readouterr().out
     assert "compressed models and tables" in printed and "relevant inputs kept" in printed
+    assert "torch_lstm.pt, pruned.pt" in printed and "no torch_lstm.pt" not in printed
+    for name in ("compact", "torch_lstm", "pruned"):
+        assert (out / "compressed" / f"{name}.pt").exists()
+
+
+def test_compress_of_a_hard_sigmoid_model_says_which_exports_it_wrote(tmp_path, capsys):
+    spec = tmp_path / "sparse.toml"
+    hard = SPARSE_SPEC.replace("embedding_dim = 0", 'embedding_dim = 0\ngate_activation = "hard_sigmoid"')
+    spec.write_text(hard)
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["compress", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "compact.pt)" in printed and "no torch_lstm.pt or pruned.pt" in printed
+    assert sorted(p.name for p in (out / "compressed").glob("*.pt")) == ["compact.pt", "structure.pt"]
 
 
 def test_compress_of_a_run_without_sparse_layers_says_so(tmp_path, capsys):
