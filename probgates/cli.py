@@ -117,7 +117,7 @@ def cmd_diagnose(args) -> int:
 
 
 def cmd_compress(args) -> int:
-    from probgates.sparse.compress import compress_run
+    from probgates.sparse.compress import NN_LSTM_EXPORTS, compress_run
 
     stats = compress_run(args.run_dir, weights=args.weights)
     out = Path(args.run_dir) / "compressed"
@@ -129,8 +129,9 @@ def cmd_compress(args) -> int:
         "exports, max |logit - masked model's| on test sequences: "
         + ", ".join(f"{name} {diff:.2g}" for name, diff in differences.items())
     )
-    if "torch_lstm" not in differences:
-        print("no torch_lstm.pt or pruned.pt: torch.nn.LSTM has sigmoid gates, this model hard-sigmoid ones")
+    missing = [f"{name}.pt" for name in NN_LSTM_EXPORTS if name not in differences]
+    if missing:
+        print(f"no {' or '.join(missing)}: torch.nn.LSTM has sigmoid gates, this model hard-sigmoid ones")
     return 0 if stats else 1
 
 

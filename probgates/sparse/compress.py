@@ -88,11 +88,15 @@ def export_differences(model, structure: Structure, dataset, batch_size: int = 1
         return {name: float((e(inputs) - reference).abs().max()) for name, e in exports(structure).items()}
 
 
+#: The exports built on ``torch.nn.LSTM``, whose gates are sigmoids: written for sigmoid-gate models only.
+NN_LSTM_EXPORTS = {"torch_lstm": to_torch_lstm, "pruned": to_pruned}
+
+
 def exports(structure: Structure) -> dict:
-    """The exports that can represent the model (``nn.LSTM`` ones need sigmoid gates)."""
+    """The exports that can represent the model (the :data:`NN_LSTM_EXPORTS` need sigmoid gates)."""
     out = {"compact": to_compact(structure)}
     if structure.network.activation == "sigmoid":
-        out.update(torch_lstm=to_torch_lstm(structure), pruned=to_pruned(structure))
+        out.update({name: export(structure) for name, export in NN_LSTM_EXPORTS.items()})
     return out
 
 
