@@ -15,6 +15,13 @@ Lines printed (A / B):
   word-PTB-sized W+G+N model (one-hot 10,000-word inputs, LSTM 256, 10,000-way head; B=32, T=35);
 * ``adam_fused_vs_unfused_step``: one Adam step of the word-PTB W_x's parameters (theta and
   log sigma, 2 x 10.24M) with ``fused=True`` (the trainer's choice) against PyTorch's default;
+* ``token_log_prob_cross_entropy_vs_categorical``: the log-likelihood of word-PTB-sized logits
+  (B=32, T=35, 10,000 words), forward and backward, as
+  :class:`~probgates.distributions.CrossEntropyCategorical` computes it (fused cross-entropy,
+  logits not normalized up front) against ``dist.Categorical(logits=...)``, which normalizes them
+  when it is built (the earlier likelihood, defined here as the reference);
+* ``word_ptb_wgn_update_cross_entropy_vs_categorical``: the same two likelihoods in one update of
+  the word-PTB-sized W+G+N model;
 * ``word_ptb_wgn_update_head_weights_vs_lrt``: the word-PTB update with the head's weights drawn
   once per minibatch (``head_noise = "weights"``, the paper code's choice for word-level language
   models) against the local reparameterization trick (``"lrt"``, the specs' default), whose output
@@ -64,12 +71,41 @@ def _plain_normal_guides():
         SparseVariable.posterior = current
 
 
-def _with_plain_normal(fn):
+def _within(context, fn):
+    """``fn`` run inside ``context()`` (the reference side of a comparison)."""
+
     def reference():
-        with _plain_normal_guides():
+        with context():
             return fn()
 
     return reference
+
+
+@contextlib.contextmanager
+def _normalizing_categorical():
+    """The reference likelihood: the sparse heads build ``dist.Categorical(logits=...)``."""
+    import pyro.distributions as dist
+
+    from probgates.sparse import heads
+
+    current = heads.CrossEntropyCategorical
+    heads.CrossEntropyCategorical = lambda logits: dist.Categorical(logits=logits)
+    try:
+        yield
+    finally:
+        heads.CrossEntropyCategorical = current
+
+
+def _token_log_prob(make_distribution):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(32, 35, 10000, generator=g, requires_grad=True)
+    targets = torch.randint(0, 10000, (32, 35), generator=g)
+
+    def step():
+        logits.grad = None
+        make_distribution(logits).log_prob(targets).sum().backward()
+
+    return step
 
 
 def _kl_and_draw(variable):
@@ -135,6 +171,9 @@ def _token_trainer(vocab, embedding_dim, hidden, batch_size, steps, per_step, he
 
 
 def _child(repeats: int, threads: int) -> None:
+    import pyro.distributions as dist
+
+    from probgates.distributions import CrossEntropyCategorical
     from probgates.infer import keep_freed_memory
     from probgates.sparse import SparseVariable
 
@@ -147,7 +186,7 @@ def _child(repeats: int, threads: int) -> None:
     compare(
         "sparse_kl_and_draw_log_alpha_normal_vs_plain_normal (20002x300)",
         step,
-        _with_plain_normal(step),
+        _within(_plain_normal_guides, step),
         **options,
     )
     updates = [
@@ -160,11 +199,24 @@ def _child(repeats: int, threads: int) -> None:
         compare(
             f"{name}_update_log_alpha_normal_vs_plain_normal ({shape})",
             update,
-            _with_plain_normal(update),
+            _within(_plain_normal_guides, update),
             **update_options,
         )
-    compare("adam_fused_vs_unfused_step (2 x 1024x10000)", _adam_step(True), _adam_step(None), **options)
+    compare(
+        "token_log_prob_cross_entropy_vs_categorical (32x35x10000)",
+        _token_log_prob(CrossEntropyCategorical),
+        _token_log_prob(lambda logits: dist.Categorical(logits=logits)),
+        **options,
+    )
     ptb_shape, ptb_sizes = updates[1][1:]
+    ptb_update = _update(*_token_trainer(*ptb_sizes))
+    compare(
+        f"word_ptb_wgn_update_cross_entropy_vs_categorical ({ptb_shape})",
+        ptb_update,
+        _within(_normalizing_categorical, ptb_update),
+        **update_options,
+    )
+    compare("adam_fused_vs_unfused_step (2 x 1024x10000)", _adam_step(True), _adam_step(None), **options)
     compare(
         f"word_ptb_wgn_update_head_weights_vs_lrt ({ptb_shape})",
         _update(*_token_trainer(*ptb_sizes, head_noise="weights")),

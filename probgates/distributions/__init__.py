@@ -1,4 +1,4 @@
-"""Probability distributions for probabilistic LSTM gates and sparse variational dropout.
+"""Probability distributions for probabilistic LSTM gates, sparse variational dropout and the heads.
 
 * :class:`BivariateBeta`: Olkin-Liu 3-Gamma bivariate Beta (positively correlated gate pair), with
   :func:`olkin_liu_gates` mapping three Gamma draws to the two gates.
@@ -12,9 +12,12 @@
   :func:`sparse_vd_kl`, the Molchanov et al. (2017) KL approximation, registered for
   ``kl_divergence(Normal, LogUniform)``, and :class:`LogAlphaNormal`, the guide of a sparsified
   weight, a Normal that carries its log alpha so that its KL to the prior reads it directly.
+* :class:`CrossEntropyCategorical`: ``Categorical(logits=...)`` whose ``log_prob`` is the fused
+  cross-entropy kernel (the likelihood of the token and label heads).
 """
 
 from .bivariate_beta import BivariateBeta, olkin_liu_gates
+from .cross_entropy_categorical import CrossEntropyCategorical
 from .flexible_bivariate_beta import FlexibleBivariateBeta, flexible_gates
 from .gamma_kl import VectorizedKLGamma, gamma_kl
 from .log_alpha_normal import LogAlphaNormal
@@ -24,6 +27,7 @@ from .marsaglia_tsang import MarsagliaTsangGamma
 __all__ = [
     "SPARSE_VD_KL_CONSTANTS",
     "BivariateBeta",
+    "CrossEntropyCategorical",
     "FlexibleBivariateBeta",
     "LogAlphaNormal",
     "LogUniform",

@@ -149,49 +149,73 @@ def to_pruned(structure: Structure) -> DenseSequenceNet:
     return DenseSequenceNet(net.input_kind, lstm, head, embedding)
 
 
+#: The two row layouts of :class:`CompactLSTM`.
+COMPACT_LAYOUTS = ("skip", "full")
+
+
 class CompactLSTM(nn.Module):
-    """Inference module that skips the weight rows of constant gates (they output ``act(b)``).
+    """Inference module that skips the work of constant gates (they output ``act(b)``).
 
-    Holds, for the kept neurons only: the ``n`` non-constant preactivation rows of ``W_x`` and
-    ``W_h``, their biases and the head. It computes in a unit-major layout, states ``[H', B]`` and
-    gates ``[4H', B]``, so that each gate is one contiguous block:
+    Holds, for the kept neurons only, the preactivation rows of ``W_x`` and ``W_h``, their biases
+    and the head. It computes in a unit-major layout, states ``[H', B]`` and gates ``[4H', B]``,
+    so that each gate is one contiguous block, and the input projection of all steps is one
+    batched product ``[T, n, B]`` (with token inputs the embedding, ``W_x`` and the bias are
+    multiplied once into a lookup table ``[V, n]``, and one lookup gives every step's rows). The
+    step loop allocates nothing and makes no views. Two layouts of the rows:
 
-    * the input projection of all steps is one batched product ``[T, n, B]`` (with token inputs
-      the embedding, ``W_x`` and the bias are multiplied once into a lookup table ``[V, n]``, and
-      one lookup gives every step's rows);
-    * each step adds ``W_h' h`` for the non-constant rows only, activates them in place and copies
-      them into a gate buffer whose constant rows hold ``act(b)`` for the whole sequence, then
-      updates ``c`` and ``h`` in place. The loop allocates nothing and makes no views.
+    * ``"skip"``: only the ``n`` rows of non-constant gates. Each step adds ``W_h' h`` for them,
+      activates them in place and copies them into a gate buffer whose constant rows hold
+      ``act(b)`` for the whole sequence, then updates ``c`` and ``h`` in place. The tanh of the
+      cell goes through the sigmoid, ``tanh(c) = 2 sigma(2c) - 1``, which PyTorch's CPU kernels
+      compute several times faster than tanh on large blocks: the loop keeps ``2 c`` instead of
+      ``c``. With sigmoid gates the g rows do the same (their weights and biases are doubled), so
+      that every row is activated by one sigmoid call.
+    * ``"full"``: all ``4H'`` rows of the kept neurons, the constant ones with zero weights, so
+      that their preactivation is ``b`` and their activation ``act(b)``. Each step is seven small
+      kernels (the product into the gate buffer, two activations, two for ``c``, tanh and the
+      product for ``h``) instead of nine: no copy into a gate buffer, no doubled states. With a
+      few units every kernel costs its fixed launch time and the extra rows almost nothing.
 
-    The tanh of the cell goes through the sigmoid, ``tanh(c) = 2 sigma(2c) - 1``, which PyTorch's
-    CPU kernels compute several times faster than tanh: the loop keeps ``2 c`` instead of ``c``.
-    With sigmoid gates the g rows do the same (their weights and biases are doubled), so that
-    every non-constant row is activated by one sigmoid call. With hard-sigmoid gates, slope and
-    offset of ``clip(0.2 z + 0.5, 0, 1)`` are folded into the weights and biases of the sigma
-    rows, so that activating them is one clip.
+    ``layout=None`` takes ``"full"`` when the constant rows it adds cost at most
+    :attr:`FULL_ROWS_MAX_EXTRA` multiply-adds per sequence and step, else ``"skip"``. With
+    hard-sigmoid gates, slope and offset of ``clip(0.2 z + 0.5, 0, 1)`` are folded into the
+    weights and biases of the sigma rows (either layout), so that activating them is one clip.
     """
 
-    #: The layout of the buffers: 2 since sigmoid-gate g rows are doubled. A state dict of the
-    #: earlier layout has no ``format_version`` and is refused by ``load_state_dict``.
-    FORMAT_VERSION = 2
+    #: The layout of the buffers: 3 since the layout is chosen by size (2: the doubled g rows of
+    #: the skip layout). ``load_state_dict`` refuses a state dict of another version.
+    FORMAT_VERSION = 3
+    #: Largest ``(constant rows) x H'`` for which ``layout=None`` computes the constant rows.
+    FULL_ROWS_MAX_EXTRA = 512
 
-    def __init__(self, structure: Structure):
+    def __init__(self, structure: Structure, layout: str | None = None):
         super().__init__()
         self.register_buffer("format_version", torch.tensor(self.FORMAT_VERSION))
+        self._register_load_state_dict_pre_hook(self._check_format_version)
         net = structure.network
         inputs, neurons, rows, w_ih, w_hh, b, head_w = _reduced(structure)
         Hr = len(neurons)
         nonconst = structure.gate_nonconstant[:, neurons]  # [4, Hr]
-        # Rows of the non-constant gates in the gate-major layout, the sigma gates (i, f, o) first
-        # and then g (tanh), so that each activation is one in-place call on a block of rows.
+        if layout is None:
+            layout = "full" if int((~nonconst).sum()) * Hr <= self.FULL_ROWS_MAX_EXTRA else "skip"
+        if layout not in COMPACT_LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(COMPACT_LAYOUTS)}")
+        # The rows in the gate-major layout, the sigma gates (i, f, o) first and then g (tanh), so
+        # that each activation is one in-place call on a block of rows.
         flat = torch.arange(4 * Hr).view(4, Hr)
-        nc = torch.cat([flat[k][nonconst[k]] for k in (0, 1, 3, 2)])
-        #: How many of the non-constant rows are sigma gates (the rest are g).
-        self.sigma_rows = int(nonconst[[0, 1, 3]].sum())
-        self.kind, self.activation, self.hidden = net.input_kind, net.activation, Hr
+        order = (0, 1, 3, 2)
+        if layout == "skip":
+            nc = torch.cat([flat[k][nonconst[k]] for k in order])
+        else:
+            nc = torch.cat([flat[k] for k in order])
+        #: How many of the rows are sigma gates (the rest are g).
+        self.sigma_rows = int(nonconst[[0, 1, 3]].sum()) if layout == "skip" else 3 * Hr
+        self.layout, self.kind, self.activation, self.hidden = layout, net.input_kind, net.activation, Hr
         self.register_buffer("nc", nc)
-        self.register_buffer("constant_gates", constant_gate_values(b, net.activation))  # act(b)
-        w_ih, w_hh, b = w_ih[nc], w_hh[nc], b[nc]
+        if layout == "skip":
+            self.register_buffer("constant_gates", constant_gate_values(b, net.activation))  # act(b)
+        keep = nonconst.flatten()[nc].to(w_ih.dtype).unsqueeze(1)  # 0 for the rows of constant gates
+        w_ih, w_hh, b = w_ih[nc] * keep, w_hh[nc] * keep, b[nc]
         # Every row's preactivation z becomes scale * z + offset.
         scale, offset = torch.ones(len(nc), dtype=w_ih.dtype), torch.zeros(len(nc), dtype=w_ih.dtype)
         if net.activation == "hard_sigmoid":
@@ -199,7 +223,7 @@ class CompactLSTM(nn.Module):
             # only clamps them.
             scale[: self.sigma_rows] = HARD_SIGMOID_SLOPE
             offset[: self.sigma_rows] = HARD_SIGMOID_OFFSET
-        else:
+        elif layout == "skip":
             scale[self.sigma_rows :] = 2.0  # the g rows then hold 2 z: tanh(z) = 2 sigma(2 z) - 1
         w_ih, w_hh, b = w_ih * scale.unsqueeze(1), w_hh * scale.unsqueeze(1), b * scale + offset
         self.register_buffer("w_hh", w_hh.contiguous())  # [n, Hr]
@@ -217,6 +241,15 @@ class CompactLSTM(nn.Module):
             table += b
         self.register_buffer("table", table.contiguous())
         self.head = _linear(head_w, net.head_bias)
+
+    def _check_format_version(self, state_dict, prefix, *args, **kwargs):
+        version = state_dict.get(prefix + "format_version")
+        if version is None or int(version) != self.FORMAT_VERSION:
+            found = "no format_version" if version is None else f"format_version {int(version)}"
+            raise RuntimeError(
+                f"a CompactLSTM state dict with {found}; this version reads format_version "
+                f"{self.FORMAT_VERSION}: rebuild the module from structure.pt (load_structure, to_compact)"
+            )
 
     def _input_steps(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``W_x' x_t + b'`` of every step, ``T`` views ``[n, B]``, all made by one product (frames)
@@ -244,39 +277,64 @@ class CompactLSTM(nn.Module):
         the CPU cut the loop's time to 0.87-0.90 of what it was (IMDb-shaped models, B=64)."""
         steps = self._input_steps(inputs)
         T, B = len(steps), inputs.shape[0]
-        w_hh, nc, recurrent = self.w_hh, self.nc, self.recurrent
+        states = self.w_hh.new_empty(T + 1, self.hidden, B)  # states[0] = h_0 = 0
+        states[0].zero_()
+        h = states.unbind(0)
+        loop = self._skip_loop if self.layout == "skip" else self._full_loop
+        loop(zip(steps, h[:-1], h[1:], strict=True), B)
+        return states[1:]
+
+    def _preactivation(self, x_t, h_prev, out) -> None:
+        if self.recurrent:
+            torch.addmm(x_t, self.w_hh, h_prev, out=out)
+        else:
+            out.copy_(x_t)
+
+    def _skip_loop(self, steps, B: int) -> None:
         gates = self.constant_gates.unsqueeze(1).repeat(1, B)  # [4H', B]; constant rows stay act(b)
         i, f, g, o = gates.chunk(4, 0)
-        pre = w_hh.new_empty(len(nc), B)  # the non-constant rows of one step, activated in place
+        pre = self.w_hh.new_empty(len(self.nc), B)  # the non-constant rows of one step
         sigma, g_rows = pre[: self.sigma_rows], pre[self.sigma_rows :]
         c2 = pre.new_zeros(self.hidden, B)  # 2 c_t
         tanh_c = torch.empty_like(c2)
         minus_one = pre.new_tensor(-1.0)
-        states = pre.new_empty(T + 1, self.hidden, B)  # states[0] = h_0 = 0
-        states[0].zero_()
-        h = states.unbind(0)
         sigmoid_gates = self.activation == "sigmoid"
-        for x_t, h_prev, h_next in zip(steps, h[:-1], h[1:], strict=True):
-            if recurrent:
-                torch.addmm(x_t, w_hh, h_prev, out=pre)
-            else:
-                pre.copy_(x_t)
+        for x_t, h_prev, h_next in steps:
+            self._preactivation(x_t, h_prev, pre)
             if sigmoid_gates:
                 pre.sigmoid_()  # i, f, o and sigma(2 z_g)
                 torch.add(minus_one, g_rows, alpha=2.0, out=g_rows)  # tanh(z_g)
             else:  # slope and offset are folded into the weights: what is left is the clip
                 sigma.clamp_(0.0, 1.0)
                 g_rows.tanh_()
-            gates.index_copy_(0, nc, pre)
+            gates.index_copy_(0, self.nc, pre)
             c2.mul_(f).addcmul_(i, g, value=2.0)
             torch.sigmoid(c2, out=tanh_c)
             torch.add(minus_one, tanh_c, alpha=2.0, out=tanh_c)  # tanh(c_t)
             torch.mul(o, tanh_c, out=h_next)
-        return states[1:]
+
+    def _full_loop(self, steps, B: int) -> None:
+        H = self.hidden
+        gates = self.w_hh.new_empty(4 * H, B)  # rows i, f, o, g
+        sigma, g = gates[: 3 * H], gates[3 * H :]
+        i, f, o = sigma.chunk(3, 0)
+        c = gates.new_zeros(H, B)
+        tanh_c = torch.empty_like(c)
+        sigmoid_gates = self.activation == "sigmoid"
+        for x_t, h_prev, h_next in steps:
+            self._preactivation(x_t, h_prev, gates)
+            if sigmoid_gates:
+                sigma.sigmoid_()
+            else:  # slope and offset are folded into the weights: what is left is the clip
+                sigma.clamp_(0.0, 1.0)
+            g.tanh_()
+            c.mul_(f).addcmul_(i, g)
+            torch.tanh(c, out=tanh_c)
+            torch.mul(o, tanh_c, out=h_next)
 
 
-def to_compact(structure: Structure) -> CompactLSTM:
-    return CompactLSTM(structure)
+def to_compact(structure: Structure, layout: str | None = None) -> CompactLSTM:
+    return CompactLSTM(structure, layout)
 
 
 def masked_logits(model, inputs: torch.Tensor) -> torch.Tensor:

@@ -7,10 +7,10 @@ class at every real step (language models). The sums follow :mod:`probgates.task
 from __future__ import annotations
 
 import pyro
-import pyro.distributions as dist
 import torch
 
 from probgates.data.batching import SequenceBatch
+from probgates.distributions import CrossEntropyCategorical
 from probgates.tasks.heads import last_step
 
 SPARSE_HEADS = ("label", "tokens")
@@ -21,9 +21,9 @@ MONITOR_MODES = {"nll": "min", "accuracy": "max"}
 def observe(kind: str, logits: torch.Tensor, batch: SequenceBatch) -> None:
     """The observation site ``obs`` (call inside the ``sequences`` plate)."""
     if kind == "label":
-        pyro.sample("obs", dist.Categorical(logits=last_step(logits, batch.lengths)), obs=batch.targets)
+        pyro.sample("obs", CrossEntropyCategorical(last_step(logits, batch.lengths)), obs=batch.targets)
     else:
-        pyro.sample("obs", dist.Categorical(logits=logits).mask(batch.mask).to_event(1), obs=batch.targets)
+        pyro.sample("obs", CrossEntropyCategorical(logits).mask(batch.mask).to_event(1), obs=batch.targets)
 
 
 def evaluate(kind: str, logits: torch.Tensor, batch: SequenceBatch) -> dict[str, torch.Tensor]:

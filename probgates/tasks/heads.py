@@ -25,6 +25,7 @@ from torch import nn
 from torch.distributions import constraints
 
 from probgates.data.batching import SequenceBatch
+from probgates.distributions import CrossEntropyCategorical
 
 
 def last_step(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -84,7 +85,7 @@ class TokensHead(Head):
     monitor_modes = {"nll": "min", "accuracy": "max"}
 
     def distribution(self, states, batch):
-        return dist.Categorical(logits=self.linear(states)).mask(batch.mask).to_event(1)
+        return CrossEntropyCategorical(self.linear(states)).mask(batch.mask).to_event(1)
 
     def evaluate(self, draws, batch):
         log_probs = _mixture_log([self.linear(states).log_softmax(-1) for states in draws])
@@ -100,7 +101,7 @@ class LabelHead(Head):
     monitor_modes = {"nll": "min", "accuracy": "max"}
 
     def distribution(self, states, batch):
-        return dist.Categorical(logits=self.linear(last_step(states, batch.lengths)))
+        return CrossEntropyCategorical(self.linear(last_step(states, batch.lengths)))
 
     def evaluate(self, draws, batch):
         log_probs = _mixture_log(

@@ -12,7 +12,7 @@ from probgates.sparse import (
     to_pruned,
     to_torch_lstm,
 )
-from probgates.sparse.export import masked_logits
+from probgates.sparse.export import COMPACT_LAYOUTS, CompactLSTM, masked_logits
 
 from .conftest import make_model, randomly_pruned, signal_data, token_data
 
@@ -42,7 +42,8 @@ def test_exports_equal_the_masked_model(kind, variant, options, rule):
     if options.get("gate_activation") == "hard_sigmoid":
         with pytest.raises(ValueError, match="torch.nn.LSTM has sigmoid gates.*compact"):
             to_torch_lstm(structure)
-        assert (to_compact(structure)(inputs) - reference).abs().max() < 1e-5
+        for layout in COMPACT_LAYOUTS:
+            assert (to_compact(structure, layout)(inputs) - reference).abs().max() < 1e-5, layout
         return
     plain = to_torch_lstm(structure)
     assert isinstance(plain.lstm, torch.nn.LSTM)
@@ -51,7 +52,8 @@ def test_exports_equal_the_masked_model(kind, variant, options, rule):
     pruned = to_pruned(structure)
     assert prune.is_pruned(pruned)
     assert pruned.lstm.weight_ih_l0.shape == model.lstm.weight_ih.shape
-    for export in (plain, to_compact(structure), pruned):
+    compacts = [to_compact(structure, layout) for layout in COMPACT_LAYOUTS]
+    for export in (plain, *compacts, pruned):
         with torch.no_grad():
             assert (export(inputs) - reference).abs().max() < 1e-5
 
@@ -64,13 +66,15 @@ def test_exports_with_every_neuron_removed():
     inputs = data.test.batch(range(3)).inputs
     reference = masked_logits(model, inputs)
     structure = find_structure(fold_model(model))
-    for export in (to_torch_lstm(structure), to_compact(structure), to_pruned(structure)):
+    compacts = [to_compact(structure, layout) for layout in COMPACT_LAYOUTS]
+    for export in (to_torch_lstm(structure), *compacts, to_pruned(structure)):
         with torch.no_grad():
             assert (export(inputs) - reference).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("layout", COMPACT_LAYOUTS)
 @pytest.mark.parametrize("kind", ["frames", "embedding"])
-def test_compact_export_without_recurrent_weights(kind):
+def test_compact_export_without_recurrent_weights(kind, layout):
     """Every W_h weight pruned: the compact loop skips the recurrent product and still matches."""
     data = signal_data() if kind == "frames" else token_data()
     model = make_model(data, variant="W+G+N").eval()
@@ -78,6 +82,34 @@ def test_compact_export_without_recurrent_weights(kind):
         model.lstm.weight_hh.log_sigma.fill_(5.0)
     inputs = data.test.batch(range(4)).inputs
     structure = find_structure(fold_model(model))
-    compact = to_compact(structure)
+    compact = to_compact(structure, layout)
     assert not compact.recurrent and compact.hidden > 0 and len(compact.nc) > 0
     assert (compact(inputs) - masked_logits(model, inputs)).abs().max() < 1e-5
+
+
+def test_compact_layout_rows_and_default():
+    """skip holds the non-constant rows only, full every row of the kept neurons; the default takes
+    full while the constant rows cost at most FULL_ROWS_MAX_EXTRA multiply-adds per step."""
+    data = signal_data()
+    model = randomly_pruned(make_model(data, variant="W+G+N")).eval()
+    structure = find_structure(fold_model(model))
+    stats = compression_stats(structure)
+    hidden = stats["hidden_kept"]
+    skip, full = to_compact(structure, "skip"), to_compact(structure, "full")
+    assert len(skip.nc) == stats["gates_nonconstant"] < 4 * hidden
+    assert len(full.nc) == 4 * hidden and full.w_hh.shape == (4 * hidden, hidden)
+    extra = (4 * hidden - stats["gates_nonconstant"]) * hidden
+    assert to_compact(structure).layout == ("full" if extra <= CompactLSTM.FULL_ROWS_MAX_EXTRA else "skip")
+    with pytest.raises(ValueError, match="unknown layout 'dense'; valid: skip, full"):
+        to_compact(structure, "dense")
+
+
+def test_compact_state_dict_of_another_format_is_refused():
+    data = signal_data()
+    structure = find_structure(fold_model(randomly_pruned(make_model(data, variant="W+G+N")).eval()))
+    compact = to_compact(structure)
+    state = compact.state_dict()
+    to_compact(structure).load_state_dict(state)
+    state["format_version"] = torch.tensor(2)
+    with pytest.raises(RuntimeError, match="format_version 2; this version reads format_version 3"):
+        to_compact(structure).load_state_dict(state)
