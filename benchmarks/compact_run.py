@@ -1,6 +1,6 @@
 """Inference speed of a trained sparse run's exports against the dense model of its sizes.
 
-``python -m benchmarks.compact_run RUN_DIR [--steps T] [--batch B] [--repeats N] [--threads N]``
+``python -m benchmarks.compact_run RUN_DIR [--steps T] [--batch B] [--layout L] [--repeats N] [--threads N]``
 
 Reads ``RUN_DIR/compressed/structure.pt`` (written by ``probgates compress RUN_DIR``) and prints:
 
@@ -8,6 +8,7 @@ Reads ``RUN_DIR/compressed/structure.pt`` (written by ``probgates compress RUN_D
   and the reduced plain ``nn.LSTM`` export against a dense ``nn.LSTM`` model of the run's original
   sizes (with its ``nn.Embedding`` for token inputs) on random inputs of ``B`` sequences of ``T``
   steps;
+* the compact module's row layout (``--layout skip|full``; default: the one ``to_compact`` takes);
 * the per-step multiply-add reduction (recurrent and input products of the non-constant gates
   over the dense ones) and whether the compact speed-up reaches half of it.
 
@@ -25,6 +26,7 @@ from torch import nn
 
 from benchmarks.harness import compare
 from probgates.sparse import compression_stats, load_structure, to_compact, to_torch_lstm
+from probgates.sparse.export import COMPACT_LAYOUTS
 from probgates.sparse.masks import Structure
 
 
@@ -64,6 +66,7 @@ def main(argv=None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--layout", choices=COMPACT_LAYOUTS, help="compact row layout (default: by size)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (pinned)")
     args = parser.parse_args(argv)
@@ -81,7 +84,7 @@ def main(argv=None) -> int:
         x = torch.randint(0, net.embedding.shape[0], shape)
     else:
         x = torch.randn(*shape, net.weight_ih.shape[1])
-    dense, compact, plain = DenseReference(structure).eval(), to_compact(structure), None
+    dense, compact, plain = DenseReference(structure).eval(), to_compact(structure, args.layout), None
     if net.activation == "sigmoid":
         plain = to_torch_lstm(structure).eval()
 
@@ -97,7 +100,8 @@ def main(argv=None) -> int:
     reduction = dense_madds / max(compact_madds, 1)
     print(
         f"{args.run_dir}: hidden {stats['hidden_kept']}, inputs {stats['inputs_kept']}, non-constant "
-        f"gates {stats['gates_nonconstant']}; multiply-add reduction per step {reduction:.1f}x",
+        f"gates {stats['gates_nonconstant']}; multiply-add reduction per step {reduction:.1f}x; "
+        f"compact layout {compact.layout}",
         flush=True,
     )
     label = f"B={args.batch} T={args.steps}"
