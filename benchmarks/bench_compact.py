@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.compact_run import DenseReference, multiply_adds_per_step
-from benchmarks.harness import compare
+from benchmarks.compact_run import DenseReference, multiply_adds_per_step, report_speedup
+from benchmarks.harness import compare, no_grad_call
 from probgates.sparse import find_structure, to_compact
 from probgates.sparse.masks import FoldedNetwork, Structure
 
@@ -50,14 +50,6 @@ def few_unit_structure(activation: str = "hard_sigmoid", seed: int = 0) -> Struc
     return find_structure(net)
 
 
-def _eval(module, x):
-    def fn():
-        with torch.no_grad():
-            module(x)
-
-    return fn
-
-
 def run(repeats: int = 15, threads: int = 1):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -66,12 +58,15 @@ def run(repeats: int = 15, threads: int = 1):
     full, skip = to_compact(structure, "full"), to_compact(structure, "skip")
     label = f"{KEPT_NEURONS} of {HIDDEN} units, B={BATCH} T={STEPS}"
     options = dict(repeats=repeats, threads=threads)
-    compare(f"compact_full_rows_vs_skip_rows ({label})", _eval(full, x), _eval(skip, x), **options)
+    compare(
+        f"compact_full_rows_vs_skip_rows ({label})", no_grad_call(full, x), no_grad_call(skip, x), **options
+    )
     dense = DenseReference(structure).eval()
     result = compare(
-        f"compact_eval_vs_dense_eval ({label})", _eval(to_compact(structure), x), _eval(dense, x), **options
+        f"compact_eval_vs_dense_eval ({label})",
+        no_grad_call(to_compact(structure), x),
+        no_grad_call(dense, x),
+        **options,
     )
     dense_madds, compact_madds = multiply_adds_per_step(structure)
-    reduction, speedup = dense_madds / compact_madds, 1 / result.ratio
-    verdict = "meets" if speedup >= reduction / 2 else "misses"
-    print(f"compact speedup {speedup:.1f}x vs reduction {reduction:.1f}x: {verdict} speedup >= reduction / 2")
+    report_speedup(result, dense_madds / compact_madds)

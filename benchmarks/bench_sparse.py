@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmarks.harness import compare
+from benchmarks.harness import compare, no_grad_call
 from probgates.data import load_dataset
 from probgates.infer import TrainConfig, Trainer
 from probgates.sparse import (
@@ -158,19 +158,20 @@ def run(repeats: int = 15, threads: int = 1):
         flush=True,
     )
 
-    def run_with(module):
-        def fn():
-            with torch.no_grad():
-                module(x)
-
-        return fn
-
     results.append(
-        compare(f"compact_eval_vs_dense_eval ({shape})", run_with(compact), run_with(reference), **options)
+        compare(
+            f"compact_eval_vs_dense_eval ({shape})",
+            no_grad_call(compact, x),
+            no_grad_call(reference, x),
+            **options,
+        )
     )
     results.append(
         compare(
-            f"torch_lstm_export_eval_vs_dense_eval ({shape})", run_with(plain), run_with(reference), **options
+            f"torch_lstm_export_eval_vs_dense_eval ({shape})",
+            no_grad_call(plain, x),
+            no_grad_call(reference, x),
+            **options,
         )
     )
     speedup = 1 / results[-2].ratio

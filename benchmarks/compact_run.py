@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks.harness import compare
+from benchmarks.harness import compare, no_grad_call
 from probgates.sparse import compression_stats, load_structure, to_compact, to_torch_lstm
 from probgates.sparse.export import COMPACT_LAYOUTS
 from probgates.sparse.masks import Structure
@@ -59,6 +59,13 @@ def multiply_adds_per_step(structure: Structure) -> tuple[int, int]:
     return dense, compact
 
 
+def report_speedup(result, reduction: float) -> None:
+    """Print the compact speed-up of ``result`` (compact vs dense) against half the reduction."""
+    speedup = 1 / result.ratio
+    verdict = "meets" if speedup >= reduction / 2 else "misses"
+    print(f"compact speedup {speedup:.1f}x vs reduction {reduction:.1f}x: {verdict} speedup >= reduction / 2")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -88,13 +95,6 @@ def main(argv=None) -> int:
     if net.activation == "sigmoid":
         plain = to_torch_lstm(structure).eval()
 
-    def run_with(module):
-        def fn():
-            with torch.no_grad():
-                module(x)
-
-        return fn
-
     stats = compression_stats(structure)
     dense_madds, compact_madds = multiply_adds_per_step(structure)
     reduction = dense_madds / max(compact_madds, 1)
@@ -106,13 +106,13 @@ def main(argv=None) -> int:
     )
     label = f"B={args.batch} T={args.steps}"
     options = dict(repeats=args.repeats, threads=args.threads)
-    reference = run_with(dense)
-    result = compare(f"compact_eval_vs_dense_eval ({label})", run_with(compact), reference, **options)
+    reference = no_grad_call(dense, x)
+    result = compare(f"compact_eval_vs_dense_eval ({label})", no_grad_call(compact, x), reference, **options)
     if plain is not None:
-        compare(f"torch_lstm_export_eval_vs_dense_eval ({label})", run_with(plain), reference, **options)
-    speedup = 1 / result.ratio
-    verdict = "meets" if speedup >= reduction / 2 else "misses"
-    print(f"compact speedup {speedup:.1f}x vs reduction {reduction:.1f}x: {verdict} speedup >= reduction / 2")
+        compare(
+            f"torch_lstm_export_eval_vs_dense_eval ({label})", no_grad_call(plain, x), reference, **options
+        )
+    report_speedup(result, reduction)
     return 0
 
 

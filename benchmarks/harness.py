@@ -70,3 +70,13 @@ def compare(
     result = Comparison(name, statistics.median(times_a), statistics.median(times_b), (q1, q3))
     print(result.line(), flush=True)
     return result
+
+
+def no_grad_call(module: Callable[[torch.Tensor], object], x: torch.Tensor) -> Callable[[], None]:
+    """A callable for :func:`compare` that runs ``module(x)`` without gradients (an inference pass)."""
+
+    def fn():
+        with torch.no_grad():
+            module(x)
+
+    return fn

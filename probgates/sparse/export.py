@@ -284,12 +284,6 @@ class CompactLSTM(nn.Module):
         loop(zip(steps, h[:-1], h[1:], strict=True), B)
         return states[1:]
 
-    def _preactivation(self, x_t, h_prev, out) -> None:
-        if self.recurrent:
-            torch.addmm(x_t, self.w_hh, h_prev, out=out)
-        else:
-            out.copy_(x_t)
-
     def _skip_loop(self, steps, B: int) -> None:
         gates = self.constant_gates.unsqueeze(1).repeat(1, B)  # [4H', B]; constant rows stay act(b)
         i, f, g, o = gates.chunk(4, 0)
@@ -298,16 +292,20 @@ class CompactLSTM(nn.Module):
         c2 = pre.new_zeros(self.hidden, B)  # 2 c_t
         tanh_c = torch.empty_like(c2)
         minus_one = pre.new_tensor(-1.0)
+        w_hh, nc, recurrent = self.w_hh, self.nc, self.recurrent
         sigmoid_gates = self.activation == "sigmoid"
         for x_t, h_prev, h_next in steps:
-            self._preactivation(x_t, h_prev, pre)
+            if recurrent:
+                torch.addmm(x_t, w_hh, h_prev, out=pre)
+            else:
+                pre.copy_(x_t)
             if sigmoid_gates:
                 pre.sigmoid_()  # i, f, o and sigma(2 z_g)
                 torch.add(minus_one, g_rows, alpha=2.0, out=g_rows)  # tanh(z_g)
             else:  # slope and offset are folded into the weights: what is left is the clip
                 sigma.clamp_(0.0, 1.0)
                 g_rows.tanh_()
-            gates.index_copy_(0, self.nc, pre)
+            gates.index_copy_(0, nc, pre)
             c2.mul_(f).addcmul_(i, g, value=2.0)
             torch.sigmoid(c2, out=tanh_c)
             torch.add(minus_one, tanh_c, alpha=2.0, out=tanh_c)  # tanh(c_t)
@@ -320,9 +318,13 @@ class CompactLSTM(nn.Module):
         i, f, o = sigma.chunk(3, 0)
         c = gates.new_zeros(H, B)
         tanh_c = torch.empty_like(c)
+        w_hh, recurrent = self.w_hh, self.recurrent
         sigmoid_gates = self.activation == "sigmoid"
         for x_t, h_prev, h_next in steps:
-            self._preactivation(x_t, h_prev, gates)
+            if recurrent:
+                torch.addmm(x_t, w_hh, h_prev, out=gates)
+            else:
+                gates.copy_(x_t)
             if sigmoid_gates:
                 sigma.sigmoid_()
             else:  # slope and offset are folded into the weights: what is left is the clip
