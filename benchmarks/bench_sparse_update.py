@@ -1,4 +1,4 @@
-"""Where the SVI update of a big sparse model goes, and what three choices save.
+"""Where the SVI update of a big sparse model goes, and what the implementation's choices save.
 
 Lines printed (A / B):
 
@@ -25,7 +25,13 @@ Lines printed (A / B):
 * ``word_ptb_wgn_update_head_weights_vs_lrt``: the word-PTB update with the head's weights drawn
   once per minibatch (``head_noise = "weights"``, the paper code's choice for word-level language
   models) against the local reparameterization trick (``"lrt"``, the specs' default), whose output
-  noise and variance product cover every one of the B x T x 10,000 logits.
+  noise and variance product cover every one of the B x T x 10,000 logits;
+* ``lstm_loop_folded_vs_reference_hard_sigmoid``: the recurrence that training runs for hard-sigmoid
+  gates, forward and backward at IMDb's size (B=128, T=200, H=128, minibatch-level z_gate and z_h),
+  as :func:`~probgates.sparse.kernels.lstm_loop_folded` computes it against the reference
+  :func:`~probgates.sparse.kernels.lstm_loop`;
+* ``imdb_wgn_hard_sigmoid_update_folded_vs_reference_loop``: the two loops in one update of the
+  IMDb-sized W+G+N model with hard-sigmoid gates (the IMDb specs' choice).
 
 The measurements run in a child process that keeps freed memory as the ``probgates`` command does
 (:func:`probgates.infer.keep_freed_memory`), so that page faults do not hide the differences and
@@ -133,11 +139,40 @@ def _adam_step(fused):
     return step
 
 
+@contextlib.contextmanager
+def _reference_loop():
+    """The reference recurrence: training runs :func:`lstm_loop` where it runs the folded loop."""
+    from probgates.sparse import kernels, layers
+
+    current = layers.lstm_loop_folded
+    layers.lstm_loop_folded = kernels.lstm_loop
+    try:
+        yield
+    finally:
+        layers.lstm_loop_folded = current
+
+
+def _recurrence(loop, activation):
+    g = torch.Generator().manual_seed(0)
+    B, T, H = 128, 200, 128
+    xproj = torch.randn(B, T, 4 * H, generator=g, requires_grad=True)
+    w_hh = (0.1 * torch.randn(4 * H, H, generator=g)).requires_grad_()
+    bias, z_gate, z_h = (torch.rand(n, generator=g).requires_grad_() for n in (4 * H, 4 * H, H))
+
+    def step():
+        out, _ = loop(xproj, w_hh, bias, z_gate, z_h, activation)
+        torch.autograd.grad(out.sum(), (xproj, w_hh, bias, z_gate, z_h))
+
+    return step
+
+
 def _update(trainer, batch):
     return lambda: trainer.update(batch, 1.0)
 
 
-def _token_trainer(vocab, embedding_dim, hidden, batch_size, steps, per_step, head_noise="lrt"):
+def _token_trainer(
+    vocab, embedding_dim, hidden, batch_size, steps, per_step, head_noise="lrt", gate_activation="sigmoid"
+):
     import pyro
 
     from probgates.data.batching import DatasetSplits, SequenceDataset
@@ -163,6 +198,7 @@ def _token_trainer(vocab, embedding_dim, hidden, batch_size, steps, per_step, he
         embedding_dim=embedding_dim,
         input_groups=embedding_dim > 0,
         head_noise=head_noise,
+        gate_activation=gate_activation,
     )
     trainer = Trainer(
         build_sparse_model(spec, data), data, TrainConfig(batch_size=batch_size, progress=False)
@@ -176,6 +212,7 @@ def _child(repeats: int, threads: int) -> None:
     from probgates.distributions import CrossEntropyCategorical
     from probgates.infer import keep_freed_memory
     from probgates.sparse import SparseVariable
+    from probgates.sparse.kernels import lstm_loop, lstm_loop_folded
 
     keep_freed_memory()
     torch.set_num_threads(threads)
@@ -221,6 +258,20 @@ def _child(repeats: int, threads: int) -> None:
         f"word_ptb_wgn_update_head_weights_vs_lrt ({ptb_shape})",
         _update(*_token_trainer(*ptb_sizes, head_noise="weights")),
         _update(*_token_trainer(*ptb_sizes, head_noise="lrt")),
+        **update_options,
+    )
+    compare(
+        "lstm_loop_folded_vs_reference_hard_sigmoid (B=128 T=200 H=128, fwd+bwd)",
+        _recurrence(lstm_loop_folded, "hard_sigmoid"),
+        _recurrence(lstm_loop, "hard_sigmoid"),
+        **options,
+    )
+    imdb_shape, imdb_sizes = updates[0][1:]
+    imdb_update = _update(*_token_trainer(*imdb_sizes, gate_activation="hard_sigmoid"))
+    compare(
+        f"imdb_wgn_hard_sigmoid_update_folded_vs_reference_loop ({imdb_shape})",
+        imdb_update,
+        _within(_reference_loop, imdb_update),
         **update_options,
     )
 

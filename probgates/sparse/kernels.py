@@ -13,7 +13,9 @@ A group variable is either one vector for the minibatch (``[n]``) or one per seq
 ``W_x <- diag(z_gate) W_x diag(z_x)`` and ``W_h <- diag(z_gate) W_h diag(z_h)``, runs
 ``torch._VF.lstm`` (the kernel behind ``nn.LSTM``) and multiplies the output states by ``z_h``;
 :func:`lstm_loop` is the step-by-step reference that also takes per-sequence variables and the hard
-sigmoid.
+sigmoid; :func:`lstm_loop_folded` is the same loop for minibatch-level variables with fewer kernels
+per step (what training runs where the fused kernel cannot: the hard sigmoid, one-hot inputs on
+the CPU).
 
 Both start from an initial state ``(h_0, c_0)`` (zeros when None) and return the final one, for
 truncated BPTT with the state carried across windows (reference §7, word-PTB). The state is the
@@ -94,6 +96,56 @@ def lstm_loop(
         h = h_raw if z_h is None else h_raw * z_h
         states.append(h)
     return torch.stack(states, 1), (h_raw, c)
+
+
+def _clamp_to_unit(a: torch.Tensor) -> torch.Tensor:
+    return a.clamp(0.0, 1.0)
+
+
+def lstm_loop_folded(
+    xproj: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias: torch.Tensor,
+    z_gate: torch.Tensor | None = None,
+    z_h: torch.Tensor | None = None,
+    activation: str = "sigmoid",
+    state: LSTMState | None = None,
+) -> tuple[torch.Tensor, LSTMState]:
+    """:func:`lstm_loop` for minibatch-level variables (``[n]``), with fewer kernels per step.
+
+    The same recurrence (§6.2) rearranged: ``z_gate`` and ``z_h`` are folded into ``W_h`` (as in
+    :func:`lstm_fused`) and the bias into the step's product (``addmm``); for the hard sigmoid its
+    slope and offset are folded into the i, f, o rows too, so that the activation is one clamp to
+    ``[0, 1]``; ``z^h`` multiplies the states once after the loop. A step is two fused kernels for
+    the preactivation (``addmm``, ``addcmul``), the four gate activations, and four for ``c_t`` and
+    ``h_t``; the reference takes 14 (sigmoid) or 20 (hard sigmoid).
+    Same arguments and results as :func:`lstm_loop`.
+    """
+    for name, z in (("z_gate", z_gate), ("z_h", z_h)):
+        if z is not None and z.dim() != 1:
+            raise ValueError(f"lstm_loop_folded needs one {name} per minibatch; use lstm_loop")
+    B, H = xproj.shape[0], weight_hh.shape[1]
+    slope = torch.ones(4 * H, dtype=xproj.dtype, device=xproj.device)
+    offset = torch.zeros_like(slope)
+    if activation == "sigmoid":
+        squash = torch.sigmoid
+    else:  # hard sigmoid: clip(slope * a + offset, 0, 1) with slope and offset folded in
+        for k in (0, 1, 3):  # i, f, o
+            slope[k * H : (k + 1) * H], offset[k * H : (k + 1) * H] = HARD_SIGMOID_SLOPE, HARD_SIGMOID_OFFSET
+        squash = _clamp_to_unit
+    row_scale = slope if z_gate is None else z_gate * slope
+    weight_hh = weight_hh * row_scale.unsqueeze(1)
+    weight_hh_t = (weight_hh if z_h is None else weight_hh * z_h).t()
+    bias_row = (bias * slope + offset).unsqueeze(0)
+    h, c = (xproj.new_zeros(B, H), xproj.new_zeros(B, H)) if state is None else state
+    states = []
+    for x_t in xproj.unbind(1):
+        i, f, g, o = torch.addcmul(torch.addmm(bias_row, h, weight_hh_t), x_t, row_scale).chunk(4, 1)
+        c = torch.addcmul(squash(f) * c, squash(i), torch.tanh(g))
+        h = squash(o) * torch.tanh(c)
+        states.append(h)
+    out = torch.stack(states, 1)
+    return (out if z_h is None else out * z_h), (h, c)
 
 
 def fold_weights(

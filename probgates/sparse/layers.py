@@ -19,7 +19,7 @@ from pyro.nn import PyroModule
 from torch import nn
 from torch.nn import functional as F
 
-from probgates.sparse.kernels import LSTMState, input_projection, lstm_fused, lstm_loop
+from probgates.sparse.kernels import LSTMState, input_projection, lstm_fused, lstm_loop, lstm_loop_folded
 from probgates.sparse.variational import SparseVariable
 
 _LRT_EPS = 1e-8
@@ -104,6 +104,11 @@ class SparseEmbedding(SparseLayer):
         return x
 
 
+def _per_sequence(values: dict) -> bool:
+    """Whether z_gate or z_h was drawn once per sequence (``[B, n]``), which only the loop takes."""
+    return any(values.get(n) is not None and values[n].dim() == 2 for n in ("z_gate", "z_h"))
+
+
 class SparseLSTM(SparseLayer):
     """One LSTM layer with weight (W), gate-preactivation (G) and neuron (N) variables.
 
@@ -157,9 +162,8 @@ class SparseLSTM(SparseLayer):
         """The Python loop is needed for the hard sigmoid and per-sequence z_gate/z_h. One-hot inputs
         take the loop on the CPU, where it is faster than the fused kernel's extra identity product,
         and the fused kernel on CUDA, where the loop's many small kernel launches set the pace."""
-        per_sequence = any(values.get(n) is not None and values[n].dim() == 2 for n in ("z_gate", "z_h"))
         one_hot_on_cpu = self.one_hot and not values["weight_hh"].is_cuda
-        return self.force_loop or self.activation != "sigmoid" or per_sequence or one_hot_on_cpu
+        return self.force_loop or self.activation != "sigmoid" or _per_sequence(values) or one_hot_on_cpu
 
     def forward(
         self, x: torch.Tensor, values: dict, loop: bool | None = None, state: LSTMState | None = None
@@ -177,4 +181,5 @@ class SparseLSTM(SparseLayer):
             # identity input matrix (a [4H, 4H] product instead of a [4H, V] one on one-hot vectors).
             eye = torch.eye(xproj.shape[-1], dtype=xproj.dtype, device=xproj.device)
             return lstm_fused(xproj, eye, w_hh, self.bias, None, z_gate, z_h, state)
-        return lstm_loop(xproj, w_hh, self.bias, z_gate, z_h, self.activation, state)
+        loop_kernel = lstm_loop if _per_sequence(values) else lstm_loop_folded
+        return loop_kernel(xproj, w_hh, self.bias, z_gate, z_h, self.activation, state)

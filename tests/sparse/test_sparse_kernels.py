@@ -4,7 +4,13 @@ import pytest
 import torch
 from pyro import poutine
 
-from probgates.sparse.kernels import constant_gate_values, hard_sigmoid, lstm_fused, lstm_loop
+from probgates.sparse.kernels import (
+    constant_gate_values,
+    hard_sigmoid,
+    lstm_fused,
+    lstm_loop,
+    lstm_loop_folded,
+)
 
 from .conftest import make_model, signal_data, token_data
 
@@ -49,7 +55,7 @@ def test_per_sequence_input_variables_still_use_the_fused_kernel():
         lstm_fused(x, w_ih, w_hh, b, None, torch.rand(3, 8, generator=g), None)
 
 
-@pytest.mark.parametrize("kernel", ["fused", "loop"])
+@pytest.mark.parametrize("kernel", ["fused", "loop", "folded"])
 def test_kernels_agree_from_a_nonzero_initial_state_and_continue_a_sequence(kernel):
     g = torch.Generator().manual_seed(1)
     B, T, D, H = 3, 7, 4, 5
@@ -62,7 +68,8 @@ def test_kernels_agree_from_a_nonzero_initial_state_and_continue_a_sequence(kern
     def run(x, state):
         if kernel == "fused":
             return lstm_fused(x, w_ih, w_hh, b, z_x, z_gate, z_h, state)
-        return lstm_loop((x * z_x) @ w_ih.t(), w_hh, b, z_gate, z_h, state=state)
+        loop = lstm_loop if kernel == "loop" else lstm_loop_folded
+        return loop((x * z_x) @ w_ih.t(), w_hh, b, z_gate, z_h, state=state)
 
     out, (h, c) = run(x, state)
     ref, (h_ref, c_ref) = lstm_loop((x * z_x) @ w_ih.t(), w_hh, b, z_gate, z_h, state=state)
@@ -75,6 +82,39 @@ def test_kernels_agree_from_a_nonzero_initial_state_and_continue_a_sequence(kern
     second, final = run(x[:, 3:], carried)
     assert torch.allclose(torch.cat([first, second], 1), out, atol=1e-12)
     assert all(torch.allclose(a, r, atol=1e-12) for a, r in zip(final, (h, c), strict=True))
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "hard_sigmoid"])
+@pytest.mark.parametrize("variables", ["none", "z_gate", "z_h", "both"])
+def test_folded_loop_equals_the_reference_loop_in_values_and_gradients(activation, variables):
+    g = torch.Generator().manual_seed(5)
+    B, T, H = 3, 6, 4
+    xproj = (3 * torch.randn(B, T, 4 * H, generator=g)).requires_grad_()  # wide: hard sigmoid saturates
+    w_hh = torch.randn(4 * H, H, generator=g).requires_grad_()
+    b = torch.randn(4 * H, generator=g).requires_grad_()
+    z_gate = torch.rand(4 * H, generator=g).requires_grad_() if variables in ("z_gate", "both") else None
+    z_h = torch.rand(H, generator=g).requires_grad_() if variables in ("z_h", "both") else None
+    state = (torch.randn(B, H, generator=g), torch.randn(B, H, generator=g))
+    leaves = [t for t in (xproj, w_hh, b, z_gate, z_h) if t is not None]
+    weights = torch.randn(B, T, H, generator=g)
+
+    def outputs_and_grads(loop):
+        out, (h, c) = loop(xproj, w_hh, b, z_gate, z_h, activation, state)
+        loss = (out * weights).sum() + h.sum() + c.square().sum()
+        return [out, h, c, *torch.autograd.grad(loss, leaves)]
+
+    if activation == "hard_sigmoid":  # some gates saturated, some not: both branches of the clamp
+        a = xproj + b
+        assert ((0.2 * a + 0.5 > 1) | (0.2 * a + 0.5 < 0)).any() and ((0.2 * a + 0.5).abs() < 1).any()
+    for folded, ref in zip(outputs_and_grads(lstm_loop_folded), outputs_and_grads(lstm_loop), strict=True):
+        assert folded.dtype == torch.float64
+        assert torch.allclose(folded, ref, atol=1e-12, rtol=1e-10)
+
+
+def test_folded_loop_rejects_per_sequence_variables():
+    xproj, w_hh, b = torch.randn(2, 3, 8), torch.randn(8, 2), torch.randn(8)
+    with pytest.raises(ValueError, match="one z_h per minibatch; use lstm_loop"):
+        lstm_loop_folded(xproj, w_hh, b, None, torch.rand(2, 2))
 
 
 def test_per_sequence_group_noise_runs_the_loop():
