@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -50,6 +51,8 @@ from probgates.infer.schedules import KLAnnealing, LRScheduleConfig
 from probgates.infer.selection import RecordCondition, parse_conditions
 
 OPTIMIZERS = {"adam": pyro.optim.Adam, "clipped_adam": pyro.optim.ClippedAdam}
+#: Seconds between progress-bar updates when stderr is not a terminal (a log file).
+LOG_PROGRESS_INTERVAL_S = 60.0
 
 
 class NonFiniteLossError(RuntimeError):
@@ -85,7 +88,8 @@ class TrainConfig:
             checkpoint: the best validation epoch within a size budget. Early stopping counts
             from the first epoch that meets them.
         seed: seeds parameters initialisation, shuffling and noise.
-        progress: show a progress bar.
+        progress: show a progress bar: on a terminal as usual, in a log file (stderr redirected)
+            one update at most every :data:`LOG_PROGRESS_INTERVAL_S` seconds.
         device: where the model trains and evaluates: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
             ``"auto"`` (CUDA when available). Checkpoints load on any device.
         time_limit: stop at the end of the first epoch after which the run's training time (over
@@ -446,7 +450,8 @@ class Trainer:
         bar = tqdm(
             total=num_batches,
             initial=self.batch_in_epoch,
-            disable=True if not cfg.progress else None,  # None: only on a terminal
+            disable=not cfg.progress,
+            mininterval=0.1 if sys.stderr.isatty() else LOG_PROGRESS_INTERVAL_S,
             leave=False,
             desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
             unit="batch",
@@ -466,13 +471,14 @@ class Trainer:
                 self.partial[key] += value / n
             self.partial["batches"] += 1
             k = self.partial["batches"]
-            bar.update(1)
             bar.set_postfix(
                 loss=f"{self.partial['loss'] / k:.4g}",
                 nll=f"{self.partial['nll'] / k:.4g}",
                 kl=f"{self.partial['kl'] / k:.4g}",
                 kl_w=f"{kl_weight:.3g}",
+                refresh=False,  # shown by the update below (at most one per mininterval)
             )
+            bar.update(1)
             if self._stop_requested:
                 bar.close()
                 self.elapsed += time.perf_counter() - started

@@ -295,3 +295,26 @@ def test_resuming_with_other_best_if_chooses_the_best_again(tmp_path):
     assert history[1]["best_epoch"] in (1, 2)  # chosen before the resume, without conditions
     assert [r["best_epoch"] for r in history[2:]] == [-1, 4]
     assert resumed.run.load("best")["epoch"] == 4
+
+
+@pytest.mark.parametrize("interval", [0.0, 1e6])
+def test_progress_in_a_log_file_updates_at_most_once_per_interval(
+    monkeypatch, capsys, regression_data, interval
+):
+    from probgates.infer import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "LOG_PROGRESS_INTERVAL_S", interval)
+    batches = regression_data.train.num_batches(16)
+    Trainer(BayesianRegression(3), regression_data, _config(epochs=1, progress=True)).fit()
+    log = capsys.readouterr().err  # pytest's stderr is not a terminal
+    renders = [line for line in log.split("\r") if "epoch 1/1" in line]
+    assert renders and f"/{batches}" in renders[0]
+    if interval == 0.0:  # every batch shows
+        assert len(renders) >= batches and f"{batches}/{batches}" in log
+    else:  # only the bar's first line within the interval
+        assert len(renders) == 1 and f"{batches}/{batches}" not in log
+
+
+def test_no_progress_writes_nothing(capsys, regression_data):
+    Trainer(BayesianRegression(3), regression_data, _config(epochs=1, progress=False)).fit()
+    assert "epoch 1/1" not in capsys.readouterr().err
