@@ -26,6 +26,10 @@ Lines printed (A / B):
   once per minibatch (``head_noise = "weights"``, the paper code's choice for word-level language
   models) against the local reparameterization trick (``"lrt"``, the specs' default), whose output
   noise and variance product cover every one of the B x T x 10,000 logits;
+* ``word_ptb_wgn_update_column_gather_vs_embedding_lookup``: the word-PTB update with the
+  one-hot inputs' columns of W_x gathered by ``index_select`` along its dim 1 (what
+  :func:`~probgates.sparse.kernels.input_projection` does on the CPU) against ``F.embedding`` on
+  ``W_x^T`` (the earlier lookup), whose gradient comes back transposed;
 * ``lstm_loop_folded_vs_reference_hard_sigmoid``: the recurrence that training runs for hard-sigmoid
   gates, forward and backward at IMDb's size (B=128, T=200, H=128, minibatch-level z_gate and z_h),
   as :func:`~probgates.sparse.kernels.lstm_loop_folded` computes it against the reference
@@ -152,6 +156,29 @@ def _reference_loop():
         layers.lstm_loop_folded = current
 
 
+def _embedding_lookup_projection(x, weight_ih, z_x, one_hot):
+    """The reference one-hot projection: ``F.embedding`` on ``W_x^T``."""
+    from torch.nn import functional as F
+
+    from probgates.sparse.kernels import input_projection
+
+    if not one_hot or z_x is not None:
+        return input_projection(x, weight_ih, z_x, one_hot)
+    return F.embedding(x, weight_ih.t())
+
+
+@contextlib.contextmanager
+def _embedding_lookup():
+    from probgates.sparse import layers
+
+    current = layers.input_projection
+    layers.input_projection = _embedding_lookup_projection
+    try:
+        yield
+    finally:
+        layers.input_projection = current
+
+
 def _recurrence(loop, activation):
     g = torch.Generator().manual_seed(0)
     B, T, H = 128, 200, 128
@@ -258,6 +285,12 @@ def _child(repeats: int, threads: int) -> None:
         f"word_ptb_wgn_update_head_weights_vs_lrt ({ptb_shape})",
         _update(*_token_trainer(*ptb_sizes, head_noise="weights")),
         _update(*_token_trainer(*ptb_sizes, head_noise="lrt")),
+        **update_options,
+    )
+    compare(
+        f"word_ptb_wgn_update_column_gather_vs_embedding_lookup ({ptb_shape})",
+        ptb_update,
+        _within(_embedding_lookup, ptb_update),
         **update_options,
     )
     compare(

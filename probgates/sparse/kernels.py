@@ -203,9 +203,19 @@ def lstm_fused(
 def input_projection(
     x: torch.Tensor, weight_ih: torch.Tensor, z_x: torch.Tensor | None, one_hot: bool
 ) -> torch.Tensor:
-    """``(x * z_x) W_x^T`` ``[B, T, 4H]``; for one-hot token ids ``x`` ``[B, T]`` a column lookup."""
+    """``(x * z_x) W_x^T`` ``[B, T, 4H]``; for one-hot token ids ``x`` ``[B, T]`` a column lookup.
+
+    On the CPU the columns are gathered along ``W_x``'s dim 1, so that the gradient comes back in
+    ``W_x``'s own layout: through ``F.embedding`` on ``W_x^T`` it comes back transposed, and every
+    pass over the 4H x V matrix after it (the draw's and the KL's backward, the accumulation into
+    theta) is strided. CUDA keeps ``F.embedding``: there the backward of ``index_select`` is an
+    ``index_add``, which is not deterministic.
+    """
     if one_hot:
-        proj = F.embedding(x, weight_ih.t())
+        if weight_ih.is_cuda:
+            proj = F.embedding(x, weight_ih.t())
+        else:
+            proj = weight_ih.index_select(1, x.reshape(-1)).t().reshape(*x.shape, -1)
         if z_x is not None:
             zx = z_x[x] if z_x.dim() == 1 else z_x.gather(1, x)
             proj = proj * zx.unsqueeze(-1)

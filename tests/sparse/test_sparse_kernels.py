@@ -7,6 +7,7 @@ from pyro import poutine
 from probgates.sparse.kernels import (
     constant_gate_values,
     hard_sigmoid,
+    input_projection,
     lstm_fused,
     lstm_loop,
     lstm_loop_folded,
@@ -143,3 +144,31 @@ def test_constant_gate_outputs_act_of_bias(activation):
     a_g = xproj[:, 0, 2 * H] + b[2 * H]
     expected = const[3 * H] * torch.tanh(const[0] * torch.tanh(a_g))
     assert torch.allclose(h, expected, atol=1e-14)
+
+
+@pytest.mark.parametrize("z_x_kind", ["none", "minibatch", "sequence"])
+def test_one_hot_input_projection_equals_the_product_with_one_hot_vectors(z_x_kind):
+    g = torch.Generator().manual_seed(7)
+    B, T, V, R = 3, 5, 11, 8
+    tokens = torch.randint(0, V, (B, T), generator=g)
+    tokens[0, :2] = 4  # a repeated token: its column's gradient sums over the uses
+    w_ih = torch.randn(R, V, generator=g).requires_grad_()
+    z_x = {"none": None, "minibatch": torch.rand(V, generator=g), "sequence": torch.rand(B, V, generator=g)}[
+        z_x_kind
+    ]
+    if z_x is not None:
+        z_x.requires_grad_()
+    hot = torch.nn.functional.one_hot(tokens, V).to(w_ih.dtype)
+    scaled = hot if z_x is None else hot * (z_x if z_x.dim() == 1 else z_x.unsqueeze(1))
+    upstream = torch.randn(B, T, R, generator=g)
+    leaves = [t for t in (w_ih, z_x) if t is not None]
+    got = input_projection(tokens, w_ih, z_x, one_hot=True)
+    want = scaled @ w_ih.t()
+    assert got.shape == (B, T, R) and torch.allclose(got, want, atol=1e-14)
+    for a, b in zip(
+        torch.autograd.grad((got * upstream).sum(), leaves),
+        torch.autograd.grad((want * upstream).sum(), leaves),
+        strict=True,
+    ):
+        assert a.is_contiguous() or a.dim() == 1
+        assert torch.allclose(a, b, atol=1e-13)
