@@ -447,11 +447,15 @@ class Trainer:
         batches = train.batches(cfg.batch_size, shuffle=not self.stateful, generator=shuffle_rng)
         self.module.train()
         self._set_lr(self.lr_schedule.lr)
+        on_terminal = sys.stderr.isatty()
         bar = tqdm(
             total=num_batches,
             initial=self.batch_in_epoch,
             disable=not cfg.progress,
-            mininterval=0.1 if sys.stderr.isatty() else LOG_PROGRESS_INTERVAL_S,
+            mininterval=0.1 if on_terminal else LOG_PROGRESS_INTERVAL_S,
+            # In a log file a fixed miniters: with tqdm's adaptive one (> 1 after a slow print) its
+            # monitor thread forces an extra redraw 10 s (maxinterval) after each update.
+            miniters=None if on_terminal else 1,
             leave=False,
             desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
             unit="batch",
