@@ -44,9 +44,9 @@ the setting does not leak into the benchmarks that run after this one.
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
+from unittest import mock
 
 import torch
 
@@ -69,16 +69,9 @@ def _plain_normal_posterior(self, copies=None):
     return q.to_event(q.batch_shape.__len__())
 
 
-@contextlib.contextmanager
 def _plain_normal_guides():
-    from probgates.sparse.variational import SparseVariable
-
-    current = SparseVariable.posterior
-    SparseVariable.posterior = _plain_normal_posterior
-    try:
-        yield
-    finally:
-        SparseVariable.posterior = current
+    """The reference guide: every sparse variable's posterior is a plain ``Normal``."""
+    return mock.patch("probgates.sparse.variational.SparseVariable.posterior", _plain_normal_posterior)
 
 
 def _within(context, fn):
@@ -91,19 +84,13 @@ def _within(context, fn):
     return reference
 
 
-@contextlib.contextmanager
 def _normalizing_categorical():
     """The reference likelihood: the sparse heads build ``dist.Categorical(logits=...)``."""
     import pyro.distributions as dist
 
-    from probgates.sparse import heads
-
-    current = heads.CrossEntropyCategorical
-    heads.CrossEntropyCategorical = lambda logits: dist.Categorical(logits=logits)
-    try:
-        yield
-    finally:
-        heads.CrossEntropyCategorical = current
+    return mock.patch(
+        "probgates.sparse.heads.CrossEntropyCategorical", lambda logits: dist.Categorical(logits=logits)
+    )
 
 
 def _token_log_prob(make_distribution):
@@ -143,17 +130,11 @@ def _adam_step(fused):
     return step
 
 
-@contextlib.contextmanager
 def _reference_loop():
     """The reference recurrence: training runs :func:`lstm_loop` where it runs the folded loop."""
-    from probgates.sparse import kernels, layers
+    from probgates.sparse.kernels import lstm_loop
 
-    current = layers.lstm_loop_folded
-    layers.lstm_loop_folded = kernels.lstm_loop
-    try:
-        yield
-    finally:
-        layers.lstm_loop_folded = current
+    return mock.patch("probgates.sparse.layers.lstm_loop_folded", lstm_loop)
 
 
 def _embedding_lookup_projection(x, weight_ih, z_x, one_hot):
@@ -167,16 +148,9 @@ def _embedding_lookup_projection(x, weight_ih, z_x, one_hot):
     return F.embedding(x, weight_ih.t())
 
 
-@contextlib.contextmanager
 def _embedding_lookup():
-    from probgates.sparse import layers
-
-    current = layers.input_projection
-    layers.input_projection = _embedding_lookup_projection
-    try:
-        yield
-    finally:
-        layers.input_projection = current
+    """The earlier lookup: training projects one-hot inputs with ``F.embedding`` on ``W_x^T``."""
+    return mock.patch("probgates.sparse.layers.input_projection", _embedding_lookup_projection)
 
 
 def _recurrence(loop, activation):
