@@ -30,6 +30,16 @@ Lines printed (A / B):
   one-hot inputs' columns of W_x gathered by ``index_select`` along its dim 1 (what
   :func:`~probgates.sparse.kernels.input_projection` does on the CPU) against ``F.embedding`` on
   ``W_x^T`` (the earlier lookup), whose gradient comes back transposed;
+* ``lrt_sample_vs_autograd_formula``: the head's local-reparameterization draw over word-PTB-sized
+  outputs (B=32, T=35, 10,000 words), forward and backward, as
+  :func:`~probgates.sparse.lrt.lrt_sample` computes it (six passes over the output) against
+  ``mean + sqrt(var + eps) * randn_like(mean)`` written with autograd (eight; the earlier code);
+* ``word_ptb_wgn_update_lrt_sample_vs_autograd_formula``: the same two draws in one update of the
+  word-PTB-sized W+G+N model;
+* ``word_ptb_wgn_update_unvalidated_vs_validated_guides``: the word-PTB update with the sparse
+  tensors' guides built with ``validate_args=False`` (what
+  :meth:`~probgates.sparse.SparseVariable.posterior` does) against Pyro's default argument checks
+  (a NaN and a positivity test of every element, per draw);
 * ``lstm_loop_folded_vs_reference_hard_sigmoid``: the recurrence that training runs for hard-sigmoid
   gates, forward and backward at IMDb's size (B=128, T=200, H=128, minibatch-level z_gate and z_h),
   as :func:`~probgates.sparse.kernels.lstm_loop_folded` computes it against the reference
@@ -130,6 +140,39 @@ def _adam_step(fused):
     return step
 
 
+def _autograd_lrt(mean, var):
+    """The reference LRT draw: the formula written with autograd."""
+    from probgates.sparse.lrt import LRT_EPS
+
+    return mean + (var + LRT_EPS).sqrt() * torch.randn_like(mean)
+
+
+def _lrt_draw(draw):
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(32, 35, 10000, generator=g, requires_grad=True)
+    var = torch.rand(32, 35, 10000, generator=g).mul_(0.01).requires_grad_()
+
+    def step():
+        torch.autograd.grad(draw(mean, var).sum(), (mean, var))
+
+    return step
+
+
+def _autograd_lrt_head():
+    """The earlier head: training draws the LRT output with :func:`_autograd_lrt`."""
+    return mock.patch("probgates.sparse.layers.lrt_sample", _autograd_lrt)
+
+
+def _validated_guides():
+    """The reference guides: every sparse tensor's posterior with Pyro's default argument checks."""
+    from probgates.distributions import LogAlphaNormal
+
+    def validated(loc, scale, log_alpha, validate_args=None):
+        return LogAlphaNormal(loc, scale, log_alpha)
+
+    return mock.patch("probgates.sparse.variational.LogAlphaNormal", validated)
+
+
 def _reference_loop():
     """The reference recurrence: training runs :func:`lstm_loop` where it runs the folded loop."""
     from probgates.sparse.kernels import lstm_loop
@@ -214,6 +257,7 @@ def _child(repeats: int, threads: int) -> None:
     from probgates.infer import keep_freed_memory
     from probgates.sparse import SparseVariable
     from probgates.sparse.kernels import lstm_loop, lstm_loop_folded
+    from probgates.sparse.lrt import lrt_sample
 
     keep_freed_memory()
     torch.set_num_threads(threads)
@@ -265,6 +309,24 @@ def _child(repeats: int, threads: int) -> None:
         f"word_ptb_wgn_update_column_gather_vs_embedding_lookup ({ptb_shape})",
         ptb_update,
         _within(_embedding_lookup, ptb_update),
+        **update_options,
+    )
+    compare(
+        "lrt_sample_vs_autograd_formula (32x35x10000, fwd+bwd)",
+        _lrt_draw(lrt_sample),
+        _lrt_draw(_autograd_lrt),
+        **options,
+    )
+    compare(
+        f"word_ptb_wgn_update_lrt_sample_vs_autograd_formula ({ptb_shape})",
+        ptb_update,
+        _within(_autograd_lrt_head, ptb_update),
+        **update_options,
+    )
+    compare(
+        f"word_ptb_wgn_update_unvalidated_vs_validated_guides ({ptb_shape})",
+        ptb_update,
+        _within(_validated_guides, ptb_update),
         **update_options,
     )
     compare(

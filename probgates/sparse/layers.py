@@ -20,9 +20,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from probgates.sparse.kernels import LSTMState, input_projection, lstm_fused, lstm_loop, lstm_loop_folded
+from probgates.sparse.lrt import lrt_sample
 from probgates.sparse.variational import SparseVariable
-
-_LRT_EPS = 1e-8
 
 
 def glorot_uniform(rows: int, cols: int) -> torch.Tensor:
@@ -81,7 +80,7 @@ class SparseLinear(SparseLayer):
         q = self.weight.posterior()
         mean = F.linear(x, q.base_dist.loc, self.bias)
         var = F.linear(x.square(), q.base_dist.scale.square())
-        return mean + (var + _LRT_EPS).sqrt() * torch.randn_like(mean)
+        return lrt_sample(mean, var)
 
 
 class SparseEmbedding(SparseLayer):

@@ -110,7 +110,10 @@ class SparseVariable(PyroModule):
         log_theta2 = self._log_theta2()
         log_alpha = self._clipped_log_alpha(log_theta2)
         scale = (0.5 * (log_alpha + log_theta2)).exp()
-        q = LogAlphaNormal(self.theta, scale, log_alpha)
+        # Built from this variable's own parameters, so Pyro's argument checks (two passes over the
+        # tensor and a reduction, per draw) can find nothing but non-finite values, which the trainer
+        # already reports as a non-finite loss or gradient.
+        q = LogAlphaNormal(self.theta, scale, log_alpha, validate_args=False)
         if copies is not None:
             q = q.expand((copies, *self.shape))
         return q.to_event(q.batch_shape.__len__())
