@@ -3,6 +3,9 @@
 import re
 import time
 
+import pytest
+import torch
+
 from benchmarks.harness import compare
 
 
@@ -25,15 +28,22 @@ def test_compare_with_one_repeat_has_degenerate_quartiles(capsys):
     assert result.paired_quartiles[0] == result.paired_quartiles[1]
 
 
-def test_the_compact_benchmark_model_has_the_stated_structure():
-    from benchmarks.bench_compact import KEPT_DIMS, KEPT_NEURONS, NONCONSTANT_GATES, few_unit_structure
+@pytest.mark.parametrize(
+    "units, reduction, layout", [("9 of 128 units", 318, "full"), ("96 of 128 units", 11, "skip")]
+)
+def test_the_compact_benchmark_models_have_the_stated_structure(units, reduction, layout):
+    from benchmarks.bench_compact import SHAPES, RowLookupCompact, few_unit_structure
     from benchmarks.compact_run import multiply_adds_per_step
     from probgates.sparse import compression_stats, to_compact
 
-    structure = few_unit_structure()
+    shape = SHAPES[units]
+    structure = few_unit_structure(shape)
     stats = compression_stats(structure)
-    assert (stats["hidden_kept"], stats["inputs_kept"]) == (KEPT_NEURONS, KEPT_DIMS)
-    assert tuple(stats["gates_nonconstant_by_type"].values()) == NONCONSTANT_GATES
+    assert (stats["hidden_kept"], stats["inputs_kept"]) == (shape.neurons, shape.dims)
+    assert tuple(stats["gates_nonconstant_by_type"].values()) == shape.nonconstant_gates
     dense, compact = multiply_adds_per_step(structure)
-    assert round(dense / compact) == 318
-    assert to_compact(structure).layout == "full"
+    assert round(dense / compact) == reduction
+    compact = to_compact(structure)
+    assert compact.layout == layout and compact.table.shape[1] == shape.words + 1
+    x = torch.randint(0, 20002, (3, 11))
+    assert (RowLookupCompact(structure)(x) - compact(x)).abs().max() < 1e-6  # the benchmark's reference

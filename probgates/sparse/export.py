@@ -4,8 +4,8 @@
   removed inputs and hidden neurons are physically deleted and whose group means are folded in;
   constant gates keep zero weight rows, so they output ``act(b)``. Sigmoid gates only.
 * :class:`CompactLSTM`: computes only the preactivation rows of non-constant gates and uses the
-  constants ``act(b)`` for the others (with token inputs the input projection becomes a table
-  lookup ``[V, n_nonconstant]``).
+  constants ``act(b)`` for the others (with token inputs the input projection becomes a lookup
+  in a table with one column per kept token).
 * :func:`to_pruned`: the original shapes with ``torch.nn.utils.prune`` masks.
 
 Every form maps inputs (frames ``[B, T, D]`` or token ids ``[B, T]``) to logits ``[B, T, O]``.
@@ -158,10 +158,16 @@ class CompactLSTM(nn.Module):
 
     Holds, for the kept neurons only, the preactivation rows of ``W_x`` and ``W_h``, their biases
     and the head. It computes in a unit-major layout, states ``[H', B]`` and gates ``[4H', B]``,
-    so that each gate is one contiguous block, and the input projection of all steps is one
-    batched product ``[T, n, B]`` (with token inputs the embedding, ``W_x`` and the bias are
-    multiplied once into a lookup table ``[V, n]``, and one lookup gives every step's rows). The
-    step loop allocates nothing and makes no views. Two layouts of the rows:
+    so that each gate is one contiguous block. With frame inputs the input projection of all steps
+    is one batched product ``[T, n, B]``. With token inputs the embedding, ``W_x`` and the bias are
+    multiplied once into a table ``[n, K + 1]``: one column per kept token (a word with a nonzero
+    kept embedding component, a kept one-hot input) and one last column, ``b``, shared by all the
+    removed tokens, which ``token_column`` maps there. Each step gathers its ``B`` columns into its
+    preactivations: a table of a few kept tokens stays in the cache, where one lookup of all steps
+    in a ``[V, n]`` table wrote ``[T, B, n]`` rows that every step then had to transpose (0.62x
+    the time of that with 9 units at B=512, 0.88-0.94x with 96 units at B=64-128, the same with 9
+    units at B=64; ``benchmarks/bench_compact.py``). The step loop allocates nothing and makes no
+    views. Two layouts of the rows:
 
     * ``"skip"``: only the ``n`` rows of non-constant gates. Each step adds ``W_h' h`` for them,
       activates them in place and copies them into a gate buffer whose constant rows hold
@@ -182,9 +188,10 @@ class CompactLSTM(nn.Module):
     weights and biases of the sigma rows (either layout), so that activating them is one clip.
     """
 
-    #: The layout of the buffers: 3 since the layout is chosen by size (2: the doubled g rows of
-    #: the skip layout). ``load_state_dict`` refuses a state dict of another version.
-    FORMAT_VERSION = 3
+    #: The layout of the buffers: 4 since token inputs read a ``[n, K + 1]`` table through
+    #: ``token_column`` (3: the layout chosen by size; 2: the doubled g rows of the skip layout).
+    #: ``load_state_dict`` refuses a state dict of another version.
+    FORMAT_VERSION = 4
     #: Largest ``(constant rows) x H'`` for which ``layout=None`` computes the constant rows.
     FULL_ROWS_MAX_EXTRA = 512
 
@@ -233,12 +240,19 @@ class CompactLSTM(nn.Module):
             table = torch.zeros(len(nc), net.weight_ih.shape[1], dtype=w_ih.dtype)
             table[:, inputs] = w_ih
             self.register_buffer("b", b)
-        elif self.kind == "embedding":
-            table = net.embedding[:, inputs] @ w_ih.t() + b  # [V, n]
-        else:  # one-hot tokens: row v of the table is column v of W_x
-            table = torch.zeros(net.weight_ih.shape[1], len(nc), dtype=w_ih.dtype)
-            table[inputs] = w_ih.t()
-            table += b
+        else:
+            if self.kind == "embedding":
+                embedding = net.embedding[:, inputs]
+                own = (embedding != 0).any(1)  # the other words' preactivation is exactly b
+                columns = w_ih @ embedding[own].t()
+            else:  # one-hot tokens: token v's column is column v of W_x
+                own = torch.zeros(net.weight_ih.shape[1], dtype=torch.bool)
+                own[inputs] = True
+                columns = w_ih
+            table = torch.cat([columns + b.unsqueeze(1), b.unsqueeze(1)], 1)  # [n, K + 1]
+            token_column = torch.full(own.shape, int(own.sum()), dtype=torch.long)
+            token_column[own] = torch.arange(int(own.sum()))
+            self.register_buffer("token_column", token_column)
         self.register_buffer("table", table.contiguous())
         self.head = _linear(head_w, net.head_bias)
 
@@ -252,15 +266,30 @@ class CompactLSTM(nn.Module):
             )
 
     def _input_steps(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``W_x' x_t + b'`` of every step, ``T`` views ``[n, B]``, all made by one product (frames)
-        or one lookup (tokens). Token rows come out ``[T, B, n]``: their steps are transposed
-        views, which the step's ``addmm`` copies as it adds, cheaper than transposing all at once."""
+        """What each step reads: frames, ``W_x' x_t + b'`` of every step (``T`` views ``[n, B]``,
+        all made by one product); tokens, the ``T`` rows ``[B]`` of table columns."""
         if self.kind == "frames":
             x = inputs.to(self.table.dtype).permute(1, 2, 0)  # [T, D, B], a strided view
             T, (n, D), B = x.shape[0], self.table.shape, x.shape[2]
             projection = torch.baddbmm(self.b.view(1, n, 1).expand(T, n, B), self.table.expand(T, n, D), x)
             return projection.unbind(0)
-        return F.embedding(inputs.t(), self.table).transpose(1, 2).unbind(0)
+        return self.token_column[inputs.t()].unbind(0)  # [T, B], contiguous
+
+    def _preactivations(self):
+        """``project(x_t, h_prev, out)``: ``out = W_x' x_t + b' + W_h' h_{t-1}`` for the kept rows,
+        one step, given what :meth:`_input_steps` gives for that step."""
+        w_hh, recurrent, table = self.w_hh, self.recurrent, self.table
+        if self.kind == "frames":
+            if recurrent:
+                return lambda x_t, h_prev, out: torch.addmm(x_t, w_hh, h_prev, out=out)
+            return lambda x_t, h_prev, out: out.copy_(x_t)
+
+        def project(columns, h_prev, out):
+            torch.index_select(table, 1, columns, out=out)
+            if recurrent:
+                out.addmm_(w_hh, h_prev)
+
+        return project
 
     @torch.no_grad()
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -292,13 +321,10 @@ class CompactLSTM(nn.Module):
         c2 = pre.new_zeros(self.hidden, B)  # 2 c_t
         tanh_c = torch.empty_like(c2)
         minus_one = pre.new_tensor(-1.0)
-        w_hh, nc, recurrent = self.w_hh, self.nc, self.recurrent
+        project, nc = self._preactivations(), self.nc
         sigmoid_gates = self.activation == "sigmoid"
         for x_t, h_prev, h_next in steps:
-            if recurrent:
-                torch.addmm(x_t, w_hh, h_prev, out=pre)
-            else:
-                pre.copy_(x_t)
+            project(x_t, h_prev, pre)
             if sigmoid_gates:
                 pre.sigmoid_()  # i, f, o and sigma(2 z_g)
                 torch.add(minus_one, g_rows, alpha=2.0, out=g_rows)  # tanh(z_g)
@@ -318,13 +344,10 @@ class CompactLSTM(nn.Module):
         i, f, o = sigma.chunk(3, 0)
         c = gates.new_zeros(H, B)
         tanh_c = torch.empty_like(c)
-        w_hh, recurrent = self.w_hh, self.recurrent
+        project = self._preactivations()
         sigmoid_gates = self.activation == "sigmoid"
         for x_t, h_prev, h_next in steps:
-            if recurrent:
-                torch.addmm(x_t, w_hh, h_prev, out=gates)
-            else:
-                gates.copy_(x_t)
+            project(x_t, h_prev, gates)
             if sigmoid_gates:
                 sigma.sigmoid_()
             else:  # slope and offset are folded into the weights: what is left is the clip

@@ -111,5 +111,27 @@ def test_compact_state_dict_of_another_format_is_refused():
     state = compact.state_dict()
     to_compact(structure).load_state_dict(state)
     state["format_version"] = torch.tensor(2)
-    with pytest.raises(RuntimeError, match="format_version 2; this version reads format_version 3"):
+    with pytest.raises(RuntimeError, match="format_version 2; this version reads format_version 4"):
         to_compact(structure).load_state_dict(state)
+
+
+@pytest.mark.parametrize("layout", COMPACT_LAYOUTS)
+@pytest.mark.parametrize("kind", ["embedding", "one_hot"])
+def test_compact_token_table_has_one_column_per_kept_token(kind, layout):
+    """Kept tokens each own a column of the table; every removed token reads the shared last one
+    (b), and sequences of removed tokens alone still give the masked model's logits."""
+    data = token_data(per_step=kind == "one_hot")
+    options = {"embedding_dim": 0} if kind == "one_hot" else {}
+    model = randomly_pruned(make_model(data, variant="W+G+N", **options), fraction=0.6).eval()
+    compact = to_compact(find_structure(fold_model(model)), layout)
+    columns = compact.table.shape[1]
+    shared = compact.token_column == columns - 1
+    vocab = data.info["vocab_size"]
+    assert compact.token_column.shape == (vocab,) and 1 < columns < vocab + 1
+    assert int(shared.sum()) == vocab - (columns - 1)  # the kept tokens' columns are distinct
+    assert compact.token_column[~shared].unique().numel() == columns - 1
+    removed = shared.nonzero().flatten()
+    kept = (~shared).nonzero().flatten()
+    for tokens in (removed, torch.cat([kept, removed])):
+        inputs = tokens[torch.randint(len(tokens), (3, 7), generator=torch.Generator().manual_seed(0))]
+        assert (compact(inputs) - masked_logits(model, inputs)).abs().max() < 1e-5
