@@ -164,8 +164,8 @@ class CompactLSTM(nn.Module):
     kept embedding component, a kept one-hot input) and one last column, ``b``, shared by all the
     removed tokens, which ``token_column`` maps there. Each step gathers its ``B`` columns into its
     preactivations: a table of a few kept tokens stays in the cache, where one lookup of all steps
-    in a ``[V, n]`` table wrote ``[T, B, n]`` rows that every step then had to transpose (0.62x
-    the time of that with 9 units at B=512, 0.88-0.94x with 96 units at B=64-128, the same with 9
+    in a ``[V, n]`` table wrote ``[T, B, n]`` rows that every step then had to transpose (0.58-0.62x
+    the time of that with 9 units at B=512, 0.84-0.94x with 96 units at B=64-128, the same with 9
     units at B=64; ``benchmarks/bench_compact.py``). The step loop allocates nothing and makes no
     views. Two layouts of the rows:
 
