@@ -32,7 +32,7 @@ def test_compare_with_one_repeat_has_degenerate_quartiles(capsys):
     "units, reduction, layout", [("9 of 128 units", 318, "full"), ("96 of 128 units", 11, "skip")]
 )
 def test_the_compact_benchmark_models_have_the_stated_structure(units, reduction, layout):
-    from benchmarks.bench_compact import SHAPES, RowLookupCompact, few_unit_structure
+    from benchmarks.bench_compact import SHAPES, VOCAB, RowLookupCompact, few_unit_structure
     from benchmarks.compact_run import multiply_adds_per_step
     from probgates.sparse import compression_stats, to_compact
 
@@ -45,5 +45,5 @@ def test_the_compact_benchmark_models_have_the_stated_structure(units, reduction
     assert round(dense / compact) == reduction
     compact = to_compact(structure)
     assert compact.layout == layout and compact.table.shape[1] == shape.words + 1
-    x = torch.randint(0, 20002, (3, 11))
+    x = torch.randint(0, VOCAB, (3, 11))
     assert (RowLookupCompact(structure)(x) - compact(x)).abs().max() < 1e-6  # the benchmark's reference
