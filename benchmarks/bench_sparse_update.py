@@ -26,6 +26,14 @@ Lines printed (A / B):
   once per minibatch (``head_noise = "weights"``, the paper code's choice for word-level language
   models) against the local reparameterization trick (``"lrt"``, the specs' default), whose output
   noise and variance product cover every one of the B x T x 10,000 logits;
+* ``word_ptb_wgn_update_head_bfloat16_vs_full`` (with ``head_noise = "weights"``): the word-PTB
+  update with the head's products in bfloat16 (``head_precision = "bfloat16"``) against the model's
+  float32; on a CPU without bfloat16 instructions (AVX512-BF16, AMX) the ratio is above 1;
+* ``word_ptb_wgn_update_compiled_vs_eager_posterior`` (head weights): the word-PTB update with every
+  sparse tensor's log alpha, scale and KL from one ``torch.compile``'d kernel
+  (``compiled_posterior = true``) against the eager operations;
+* ``word_ptb_wgn_update_bfloat16_compiled_vs_full_eager`` (head weights): both options together
+  against neither;
 * ``word_ptb_wgn_update_column_gather_vs_embedding_lookup``: the word-PTB update with the
   one-hot inputs' columns of W_x gathered by ``index_select`` along its dim 1 (what
   :func:`~probgates.sparse.kernels.input_projection` does on the CPU) against ``F.embedding`` on
@@ -69,8 +77,10 @@ def _plain_normal_posterior(self, copies=None):
     """The reference guide: ``Normal(loc, sigma')`` with loc kept ``1e-8`` away from 0."""
     import pyro.distributions as dist
 
-    log_theta2 = self._log_theta2()
-    scale = (0.5 * (self._clipped_log_alpha(log_theta2) + log_theta2)).exp()
+    from probgates.sparse.variational import clipped_log_alpha, log_theta2
+
+    log_t2 = log_theta2(self.theta)
+    scale = (0.5 * (clipped_log_alpha(self.log_sigma, log_t2, *self.clip) + log_t2)).exp()
     tiny = torch.where(self.theta < 0, -_TINY, _TINY).to(self.theta.dtype)
     loc = torch.where(self.theta.abs() < _TINY, tiny, self.theta)
     q = dist.Normal(loc, scale)
@@ -214,9 +224,9 @@ def _update(trainer, batch):
     return lambda: trainer.update(batch, 1.0)
 
 
-def _token_trainer(
-    vocab, embedding_dim, hidden, batch_size, steps, per_step, head_noise="lrt", gate_activation="sigmoid"
-):
+def _token_trainer(vocab, embedding_dim, hidden, batch_size, steps, per_step, **spec_options):
+    """A trainer of a W+G+N model on Zipf-distributed tokens and one batch; ``spec_options`` are
+    :class:`~probgates.sparse.SparseSpec` settings."""
     import pyro
 
     from probgates.data.batching import DatasetSplits, SequenceDataset
@@ -241,8 +251,7 @@ def _token_trainer(
         hidden_size=hidden,
         embedding_dim=embedding_dim,
         input_groups=embedding_dim > 0,
-        head_noise=head_noise,
-        gate_activation=gate_activation,
+        **spec_options,
     )
     trainer = Trainer(
         build_sparse_model(spec, data), data, TrainConfig(batch_size=batch_size, progress=False)
@@ -303,6 +312,26 @@ def _child(repeats: int, threads: int) -> None:
         f"word_ptb_wgn_update_head_weights_vs_lrt ({ptb_shape})",
         _update(*_token_trainer(*ptb_sizes, head_noise="weights")),
         _update(*_token_trainer(*ptb_sizes, head_noise="lrt")),
+        **update_options,
+    )
+    weights_head = dict(head_noise="weights")
+    compare(
+        f"word_ptb_wgn_update_head_bfloat16_vs_full (head weights; {ptb_shape})",
+        _update(*_token_trainer(*ptb_sizes, **weights_head, head_precision="bfloat16")),
+        _update(*_token_trainer(*ptb_sizes, **weights_head)),
+        **update_options,
+    )
+    compare(
+        f"word_ptb_wgn_update_compiled_vs_eager_posterior (head weights; {ptb_shape})",
+        _update(*_token_trainer(*ptb_sizes, **weights_head, compiled_posterior=True)),
+        _update(*_token_trainer(*ptb_sizes, **weights_head)),
+        **update_options,
+    )
+    both_options = dict(head_precision="bfloat16", compiled_posterior=True)
+    compare(
+        f"word_ptb_wgn_update_bfloat16_compiled_vs_full_eager (head weights; {ptb_shape})",
+        _update(*_token_trainer(*ptb_sizes, **weights_head, **both_options)),
+        _update(*_token_trainer(*ptb_sizes, **weights_head)),
         **update_options,
     )
     compare(

@@ -21,7 +21,7 @@ from .cross_entropy_categorical import CrossEntropyCategorical
 from .flexible_bivariate_beta import FlexibleBivariateBeta, flexible_gates
 from .gamma_kl import VectorizedKLGamma, gamma_kl
 from .log_alpha_normal import LogAlphaNormal
-from .log_uniform import SPARSE_VD_KL_CONSTANTS, LogUniform, sparse_vd_kl
+from .log_uniform import SPARSE_VD_KL_CONSTANTS, LogUniform, sparse_vd_kl, sparse_vd_kl_expression
 from .marsaglia_tsang import MarsagliaTsangGamma
 
 __all__ = [
@@ -37,4 +37,5 @@ __all__ = [
     "gamma_kl",
     "olkin_liu_gates",
     "sparse_vd_kl",
+    "sparse_vd_kl_expression",
 ]

@@ -6,7 +6,7 @@ from pyro.distributions import TorchDistribution
 from torch.autograd.function import once_differentiable
 from torch.distributions import Normal, constraints, register_kl
 
-__all__ = ["LogUniform", "sparse_vd_kl", "SPARSE_VD_KL_CONSTANTS"]
+__all__ = ["LogUniform", "sparse_vd_kl", "sparse_vd_kl_expression", "SPARSE_VD_KL_CONSTANTS"]
 
 #: The constants ``(k1, k2, k3)`` of the Molchanov et al. (2017) KL approximation.
 SPARSE_VD_KL_CONSTANTS = (0.63576, 1.87320, 1.48695)
@@ -34,6 +34,16 @@ def sparse_vd_kl(log_alpha: torch.Tensor) -> torch.Tensor:
     :returns: the elementwise approximate KL, same shape as ``log_alpha``.
     """
     return _SparseVDKL.apply(torch.as_tensor(log_alpha))
+
+
+def sparse_vd_kl_expression(log_alpha: torch.Tensor) -> torch.Tensor:
+    """:func:`sparse_vd_kl` as plain out-of-place tensor operations, differentiated by autograd: the
+    form that ``torch.compile`` fuses with the computation of ``log_alpha`` (the ``compiled`` option
+    of :class:`~probgates.sparse.SparseVariable`). Written without the scalar-first ``torch.add``
+    and in-place ``add_`` of :func:`sparse_vd_kl`'s forward, which torch 2.13's inductor compiles
+    wrongly with dynamic shapes."""
+    k1, k2, k3 = SPARSE_VD_KL_CONSTANTS
+    return k1 - k1 * torch.sigmoid(k2 + k3 * log_alpha) + 0.5 * F.softplus(-log_alpha)
 
 
 class _SparseVDKL(torch.autograd.Function):

@@ -60,26 +60,53 @@ def _variable(prefix, name, init, sparse, options) -> SparseVariable | None:
 
 
 class SparseLinear(SparseLayer):
-    """``y = x W^T + b``; with ``lrt`` the training output is drawn from N(x theta^T + b, x^2 sigma'^2)."""
+    """``y = x W^T + b``; with ``lrt`` the training output is drawn from N(x theta^T + b, x^2 sigma'^2).
+
+    ``training_dtype`` (None: the input's dtype) is the dtype of the products while training on
+    sampled values: ``x`` and ``W`` (for the LRT, also ``x^2`` and ``sigma^2``) are rounded to it,
+    and the result, with the bias added, comes back in the input's dtype. Evaluation on the masked
+    means always computes in the input's dtype.
+    """
 
     variable_names = ("weight",)
 
-    def __init__(self, in_features, out_features, *, sparse=True, lrt=True, prefix="head", **options):
+    def __init__(
+        self,
+        in_features,
+        out_features,
+        *,
+        sparse=True,
+        lrt=True,
+        training_dtype=None,
+        prefix="head",
+        **options,
+    ):
         super().__init__()
         self.lrt = lrt and sparse
+        self.training_dtype = training_dtype
         self.weight = _variable(prefix, "weight", glorot_uniform(out_features, in_features), sparse, options)
         self.bias = nn.Parameter(torch.zeros(out_features))
 
+    def _training_product(self, x: torch.Tensor, weight: torch.Tensor, bias=None) -> torch.Tensor:
+        """``x W^T (+ bias)`` with ``x`` and ``W`` in ``training_dtype``, returned in ``x``'s dtype."""
+        dtype = self.training_dtype
+        if dtype is None or dtype == x.dtype:
+            return F.linear(x, weight, bias)
+        product = F.linear(x.to(dtype), weight.to(dtype)).to(x.dtype)
+        return product if bias is None else product.add_(bias)
+
     def forward(self, x: torch.Tensor, values: dict | None, deterministic: bool = False) -> torch.Tensor:
         """``values["weight"]`` is used as is unless LRT applies (training, sampled values)."""
-        if values is None or deterministic or not self.lrt or not self.training:
+        if values is None or deterministic or not self.training:
             weight = self.weight.masked_mean() if values is None else values["weight"]
             return F.linear(x, weight, self.bias)
+        if not self.lrt:
+            return self._training_product(x, values["weight"], self.bias)
         # Local reparameterization: the preactivation of each example has its own noise. The site's
         # sampled weight only carries the KL; the output uses the posterior it came from.
         q = self.weight.posterior()
-        mean = F.linear(x, q.base_dist.loc, self.bias)
-        var = F.linear(x.square(), q.base_dist.scale.square())
+        mean = self._training_product(x, q.base_dist.loc, self.bias)
+        var = self._training_product(x.square(), q.base_dist.scale.square())
         return lrt_sample(mean, var)
 
 

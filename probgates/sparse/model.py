@@ -68,7 +68,12 @@ class SparseSequenceModel(PyroModule):
         self.monitor = heads.MONITOR[head]
         self.monitor_modes = dict(heads.MONITOR_MODES)
         bayes = spec.framework == "bayes"
-        options = dict(log_sigma_init=spec.log_sigma_init, clip=spec.clip, threshold=spec.threshold)
+        options = dict(
+            log_sigma_init=spec.log_sigma_init,
+            clip=spec.clip,
+            threshold=spec.threshold,
+            compiled=spec.compiled_posterior,
+        )
         emb, rnn, out = (spec.letters(n) if bayes else frozenset() for n in LAYER_ORDER)
         self.one_hot = vocab_size is not None and spec.embedding_dim == 0
         self.embedding = None
@@ -90,7 +95,12 @@ class SparseSequenceModel(PyroModule):
             **options,
         )
         self.head = SparseLinear(
-            spec.hidden_size, output_dim, sparse="W" in out, lrt=spec.head_noise == "lrt", **options
+            spec.hidden_size,
+            output_dim,
+            sparse="W" in out,
+            lrt=spec.head_noise == "lrt",
+            training_dtype=torch.bfloat16 if spec.head_precision == "bfloat16" else None,
+            **options,
         )
         self.final_state: LSTMState | None = None
 

@@ -17,9 +17,16 @@ where :math:`\log\alpha \ge` threshold (3): the evaluation value is
 
 Weights are initialised like the baseline; group variables (``init = 1``) have mean 1. A tensor
 that is not sparsified (``sparse=False``) is a plain deterministic parameter with no site.
+
+With ``compiled=True`` the guide computes log alpha, the scale and the KL of every element in one
+kernel that ``torch.compile`` fuses, forward and backward (:func:`posterior_terms`): a few passes
+over the tensor instead of about twenty each way, which on the CPU halves the time a
+10-million-weight tensor takes per SVI update. The values are those of the eager path.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import pyro
 import pyro.distributions as dist
@@ -28,9 +35,55 @@ from pyro import poutine
 from pyro.nn import PyroModule
 from torch import nn
 
-from probgates.distributions import LogAlphaNormal, LogUniform
+from probgates.distributions import LogAlphaNormal, LogUniform, sparse_vd_kl_expression
 
 _TINY = 1e-8  # |theta| floor in log theta^2 (theta^2 floor 1e-16)
+
+
+def log_theta2(theta: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log\theta^2` with :math:`|\theta|` floored at 1e-8."""
+    return theta.square().clamp_min(_TINY**2).log()
+
+
+def clipped_log_alpha(log_sigma: torch.Tensor, log_theta2: torch.Tensor, low: float, high: float):
+    r""":math:`\log\alpha = 2\log\sigma - \log\theta^2` clipped to ``[low, high]`` (reference §6.3)."""
+    return (2.0 * log_sigma - log_theta2).clamp(low, high)
+
+
+def posterior_terms(theta: torch.Tensor, log_sigma: torch.Tensor, low: float, high: float):
+    r"""The guide's clipped log alpha, its scale :math:`\sigma' = e^{(\log\alpha + \log\theta^2)/2}`
+    and the elementwise KL to the log-uniform prior (:func:`~probgates.distributions.sparse_vd_kl`),
+    as plain tensor operations for ``torch.compile`` to fuse."""
+    log_t2 = log_theta2(theta)
+    log_alpha = clipped_log_alpha(log_sigma, log_t2, low, high)
+    scale = (0.5 * (log_alpha + log_t2)).exp()
+    return log_alpha, scale, sparse_vd_kl_expression(log_alpha)
+
+
+class _CompiledOnFirstUse:
+    """``fn`` compiled by ``torch.compile`` when first called. If that fails (no C++ compiler, say),
+    one warning and ``fn`` itself from then on."""
+
+    def __init__(self, fn):
+        self.fn, self.compiled = fn, None
+
+    def __call__(self, *args):
+        if self.compiled is None:
+            self.compiled = torch.compile(self.fn, dynamic=True)
+            try:
+                return self.compiled(*args)
+            except Exception as error:  # the backend's errors have no common base class
+                warnings.warn(
+                    f"torch.compile of {self.fn.__name__} failed ({type(error).__name__}: {error}); "
+                    "computing it eagerly",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self.compiled = self.fn
+        return self.compiled(*args)
+
+
+_compiled_posterior_terms = _CompiledOnFirstUse(posterior_terms)
 
 
 class FiniteLogUniform(LogUniform):
@@ -60,6 +113,8 @@ class SparseVariable(PyroModule):
         log_sigma_init: initial log sigma.
         clip: ``(low, high)`` clipping range of log alpha.
         threshold: pruning threshold on log alpha.
+        compiled: compute the guide's log alpha, scale and KL with :func:`posterior_terms` compiled
+            by ``torch.compile`` (the first update compiles it: seconds).
     """
 
     def __init__(
@@ -71,9 +126,11 @@ class SparseVariable(PyroModule):
         log_sigma_init: float = -3.0,
         clip: tuple[float, float] = (-8.0, 8.0),
         threshold: float = 3.0,
+        compiled: bool = False,
     ):
         super().__init__()
         self.site, self.sparse, self.clip, self.threshold = site, sparse, clip, threshold
+        self.compiled = compiled
         self.theta = nn.Parameter(init.clone())
         self.log_sigma = nn.Parameter(torch.full_like(init, log_sigma_init)) if sparse else None
 
@@ -81,15 +138,9 @@ class SparseVariable(PyroModule):
     def shape(self) -> torch.Size:
         return self.theta.shape
 
-    def _log_theta2(self) -> torch.Tensor:
-        return self.theta.square().clamp_min(_TINY**2).log()
-
-    def _clipped_log_alpha(self, log_theta2: torch.Tensor) -> torch.Tensor:
-        return (2.0 * self.log_sigma - log_theta2).clamp(*self.clip)
-
     def log_alpha(self) -> torch.Tensor:
         """Clipped :math:`\\log\\alpha = 2\\log\\sigma - \\log\\theta^2` (sparse tensors only)."""
-        return self._clipped_log_alpha(self._log_theta2())
+        return clipped_log_alpha(self.log_sigma, log_theta2(self.theta), *self.clip)
 
     def keep_mask(self) -> torch.Tensor:
         """Bool mask of elements kept (log alpha < threshold); all True when not sparse."""
@@ -107,13 +158,16 @@ class SparseVariable(PyroModule):
 
     def posterior(self, copies: int | None = None) -> dist.Distribution:
         """q: ``Normal(theta, sigma')`` with the clipped log alpha; ``copies`` independent draws."""
-        log_theta2 = self._log_theta2()
-        log_alpha = self._clipped_log_alpha(log_theta2)
-        scale = (0.5 * (log_alpha + log_theta2)).exp()
+        if self.compiled:
+            log_alpha, scale, kl = _compiled_posterior_terms(self.theta, self.log_sigma, *self.clip)
+        else:  # the KL is computed when asked for, with its closed-form derivative
+            log_t2 = log_theta2(self.theta)
+            log_alpha = clipped_log_alpha(self.log_sigma, log_t2, *self.clip)
+            scale, kl = (0.5 * (log_alpha + log_t2)).exp(), None
         # Built from this variable's own parameters, so Pyro's argument checks (two passes over the
         # tensor and a reduction, per draw) can find nothing but non-finite values, which the trainer
         # already reports as a non-finite loss or gradient.
-        q = LogAlphaNormal(self.theta, scale, log_alpha, validate_args=False)
+        q = LogAlphaNormal(self.theta, scale, log_alpha, kl, validate_args=False)
         if copies is not None:
             q = q.expand((copies, *self.shape))
         return q.to_event(q.batch_shape.__len__())

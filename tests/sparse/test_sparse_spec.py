@@ -31,6 +31,8 @@ def test_defaults_and_letters():
         ({"log_alpha_clip": [-8.0, float("inf")]}, r"model\.sparse\.log_alpha_clip"),
         ({"framework": "magic"}, r"model\.sparse\.framework 'magic'; valid: bayes, pruning"),
         ({"group_noise": "step"}, r"model\.sparse\.group_noise.*minibatch, sequence"),
+        ({"compiled_posterior": "yes"}, r"model\.sparse\.compiled_posterior must be true or false"),
+        ({"head_precision": "half"}, r"model\.sparse\.head_precision 'half'; valid: full, bfloat16"),
         ({"hidden_size": 0}, r"model\.sparse\.hidden_size"),
         ({"lasso_gate": -1.0}, r"model\.sparse\.lasso_gate"),
     ],
