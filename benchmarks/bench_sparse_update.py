@@ -32,8 +32,8 @@ Lines printed (A / B):
 * ``word_ptb_wgn_update_compiled_vs_eager_posterior`` (head weights): the word-PTB update with every
   sparse tensor's log alpha, scale and KL from one ``torch.compile``'d kernel
   (``compiled_posterior = true``) against the eager operations;
-* ``word_ptb_wgn_update_bfloat16_compiled_vs_full_eager`` (head weights): both options together
-  against neither;
+* ``word_ptb_wgn_update_bfloat16_compiled_vs_full_eager`` (head weights, then the LRT head of the
+  specs): both options together against neither;
 * ``word_ptb_wgn_update_column_gather_vs_embedding_lookup``: the word-PTB update with the
   one-hot inputs' columns of W_x gathered by ``index_select`` along its dim 1 (what
   :func:`~probgates.sparse.kernels.input_projection` does on the CPU) against ``F.embedding`` on
@@ -177,8 +177,8 @@ def _validated_guides():
     """The reference guides: every sparse tensor's posterior with Pyro's default argument checks."""
     from probgates.distributions import LogAlphaNormal
 
-    def validated(loc, scale, log_alpha, validate_args=None):
-        return LogAlphaNormal(loc, scale, log_alpha)
+    def validated(loc, scale, log_alpha, kl=None, validate_args=None):
+        return LogAlphaNormal(loc, scale, log_alpha, kl)
 
     return mock.patch("probgates.sparse.variational.LogAlphaNormal", validated)
 
@@ -332,6 +332,12 @@ def _child(repeats: int, threads: int) -> None:
         f"word_ptb_wgn_update_bfloat16_compiled_vs_full_eager (head weights; {ptb_shape})",
         _update(*_token_trainer(*ptb_sizes, **weights_head, **both_options)),
         _update(*_token_trainer(*ptb_sizes, **weights_head)),
+        **update_options,
+    )
+    compare(
+        f"word_ptb_wgn_update_bfloat16_compiled_vs_full_eager (LRT head; {ptb_shape})",
+        _update(*_token_trainer(*ptb_sizes, **both_options)),
+        ptb_update,
         **update_options,
     )
     compare(
